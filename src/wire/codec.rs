@@ -28,12 +28,9 @@ impl From<RawError<Field>> for DecodeError {
             RawKind::Truncated { needed } => DecodeError::Truncated { offset, field, needed },
             RawKind::Overflow => DecodeError::VarintOverflow { offset, field },
             RawKind::NotCanonical => DecodeError::VarintNotCanonical { offset, field },
-            RawKind::LengthOutOfBounds { len, remaining } => DecodeError::LengthOutOfBounds {
-                offset,
-                field,
-                len: u32::try_from(len).unwrap_or(u32::MAX),
-                remaining,
-            },
+            RawKind::LengthOutOfBounds { len, remaining } => {
+                DecodeError::LengthOutOfBounds { offset, field, len: u32::try_from(len).unwrap_or(u32::MAX), remaining }
+            }
             RawKind::InvalidUtf8 => DecodeError::InvalidUtf8 { offset, field },
         }
     }
@@ -81,7 +78,11 @@ fn decode_body<'a>(ty: MessageType, r: &mut Reader<'a>) -> Result<Body<'a>, Deco
             let at = r.pos();
             let permission = Permission::from_wire(r.var_bytes(Field::Permission)?)
                 .ok_or(DecodeError::InvalidPermission { offset: at })?;
-            Body::JoinResponseOk { permission, version: r.var_bytes(Field::Version)?, extra: r.var_bytes(Field::Extra)? }
+            Body::JoinResponseOk {
+                permission,
+                version: r.var_bytes(Field::Version)?,
+                extra: r.var_bytes(Field::Extra)?,
+            }
         }
         MessageType::JoinError => {
             let code = JoinErrorCode(r.u8(Field::Code)?);
@@ -134,7 +135,9 @@ fn decode_body<'a>(ty: MessageType, r: &mut Reader<'a>) -> Result<Body<'a>, Deco
             Body::RoomError { code: RoomErrorCode(r.u8(Field::Code)?), message: r.var_str(Field::Message)? }
         }
         MessageType::Leave => Body::Leave,
-        MessageType::Ack => Body::Ack { ref_id: BatchId(r.array(Field::BatchId)?), status: AckStatus(r.u8(Field::Status)?) },
+        MessageType::Ack => {
+            Body::Ack { ref_id: BatchId(r.array(Field::BatchId)?), status: AckStatus(r.u8(Field::Status)?) }
+        }
     })
 }
 

@@ -174,7 +174,10 @@ pub struct Updates<'a>(Repr<'a>);
 #[derive(Clone, Copy)]
 enum Repr<'a> {
     /// `count` var_bytes, already validated, back to back.
-    Wire { count: u32, region: &'a [u8] },
+    Wire {
+        count: u32,
+        region: &'a [u8],
+    },
     One(&'a [u8]),
     Slices(&'a [&'a [u8]]),
     Shared(&'a [Bytes]),
@@ -221,10 +224,14 @@ impl<'a> Updates<'a> {
 
     /// Iterates the updates in order, borrowing each.
     pub fn iter(&self) -> UpdatesIter<'a> {
-        UpdatesIter { inner: *self, next: 0, reader: match self.0 {
-            Repr::Wire { region, .. } => Reader::new(region),
-            _ => Reader::new(&[]),
-        } }
+        UpdatesIter {
+            inner: *self,
+            next: 0,
+            reader: match self.0 {
+                Repr::Wire { region, .. } => Reader::new(region),
+                _ => Reader::new(&[]),
+            },
+        }
     }
 
     /// Sum of the update lengths (not counting their length prefixes).

@@ -99,12 +99,12 @@ impl OwnedMessage {
             OwnedBody::DocUpdate { updates, batch_id } => {
                 Body::DocUpdate { updates: Updates::from_bytes(updates), batch_id: *batch_id }
             }
-            OwnedBody::FragmentHeader { batch_id, fragment_count, total_size } => Body::FragmentHeader {
-                batch_id: *batch_id,
-                fragment_count: *fragment_count,
-                total_size: *total_size,
-            },
-            OwnedBody::Fragment { batch_id, index, data } => Body::Fragment { batch_id: *batch_id, index: *index, data },
+            OwnedBody::FragmentHeader { batch_id, fragment_count, total_size } => {
+                Body::FragmentHeader { batch_id: *batch_id, fragment_count: *fragment_count, total_size: *total_size }
+            }
+            OwnedBody::Fragment { batch_id, index, data } => {
+                Body::Fragment { batch_id: *batch_id, index: *index, data }
+            }
             OwnedBody::RoomError { code, message } => Body::RoomError { code: *code, message: message.as_str() },
             OwnedBody::Leave => Body::Leave,
             OwnedBody::Ack { ref_id, status } => Body::Ack { ref_id: *ref_id, status: *status },

@@ -141,8 +141,7 @@ impl<'a> Reader<'a> {
     /// A `var_bytes` that must be UTF-8.
     pub(crate) fn var_str<F: Copy>(&mut self, field: F) -> Result<&'a str, RawError<F>> {
         let bytes = self.var_bytes(field)?;
-        core::str::from_utf8(bytes)
-            .map_err(|_| self.err(self.pos - bytes.len(), field, RawKind::InvalidUtf8))
+        core::str::from_utf8(bytes).map_err(|_| self.err(self.pos - bytes.len(), field, RawKind::InvalidUtf8))
     }
 }
 
