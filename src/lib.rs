@@ -13,7 +13,14 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod close;
+pub mod fragment;
+pub mod room;
 pub mod time;
+pub mod transmit;
 pub mod wire;
 
+pub use close::CloseCode;
+pub use room::RoomKey;
 pub use time::Instant;
+pub use transmit::Transmit;

@@ -249,6 +249,15 @@ impl Message<'_> {
         Ok(len)
     }
 
+    /// Encodes a message the caller has already validated (e.g. a fragment sized by the planner) into a new,
+    /// exactly sized buffer. Validity is re-checked only in debug builds.
+    pub(crate) fn encode_to_bytes_prevalidated(&self) -> Bytes {
+        debug_assert!(self.encoded_len_checked().is_ok(), "message was not prevalidated");
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.write_unchecked(&mut out);
+        Bytes::from(out)
+    }
+
     fn write_unchecked<B: BufMut + ?Sized>(&self, out: &mut B) {
         out.put_slice(&self.crdt.magic());
         put_var_bytes(out, self.room.as_bytes());
