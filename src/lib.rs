@@ -14,8 +14,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod close;
+pub mod elo;
 pub mod fragment;
 pub mod room;
+pub mod server;
 pub mod time;
 pub mod transmit;
 pub mod wire;

@@ -6,14 +6,18 @@
 //!   fit every budget: the update size limit, the fragment count limit, the per-connection bytes in flight and
 //!   the caller's global [`Budget`]. A header that does not fit is rejected (`payload_too_large`) before any
 //!   allocation; one over the concurrent-batch limit gets `rate_limited`.
-//! * Fragments may arrive in any order. In-order fragments are copied straight into the output buffer; early
-//!   ones are held (as shared `Bytes`, no copy) until their predecessors arrive. A single-fragment batch is
-//!   returned without any copy.
+//! * Fragments may arrive in any order, and every fragment is copied exactly once, straight to its final place
+//!   in one output buffer of `total_size` bytes (allocated at the first fragment, within the reservation); the
+//!   reassembler never holds on to the caller's frames. A fragment's place is known when all lower indices have
+//!   arrived (any sizes are accepted in order), or, for a fragment that arrives ahead of a gap, from the layout
+//!   every known sender uses: all fragments of one size, the last one holding the rest. An early fragment that
+//!   does not fit that layout fails the batch. A single-fragment batch is returned without any copy.
 //! * A duplicate with identical bytes is ignored; a conflicting one, an index out of range, an empty fragment,
 //!   or sizes that overrun or fall short of `total_size` fail the batch (`invalid_update`).
 //! * Deadline: `timeout` after the header; by default each fragment that makes progress pushes it to
-//!   `timeout` after that fragment, but never past `max_lifetime` after the header. A stalled sender is dropped
-//!   `timeout` after its last progress; a slow but progressing one can finish.
+//!   `timeout` after that fragment, but never past `max_lifetime` after the header (nor is the first deadline
+//!   later than that). A stalled sender is dropped `timeout` after its last progress; a slow but progressing
+//!   one can finish.
 //! * A finished batch (completed, failed or expired) leaves a tombstone: late fragments for it are ignored
 //!   silently instead of each drawing another Ack. A fragment for a batch never announced gets
 //!   `fragment_timeout` once.
@@ -81,6 +85,23 @@ impl Default for ReassemblyConfig {
             max_fragments: DEFAULT_MAX_FRAGMENTS,
             tombstones: DEFAULT_TOMBSTONES,
         }
+    }
+}
+
+/// Heap a remembered tombstone may hold beyond its table entry: a room id of up to 128 bytes and the shared
+/// buffer header a cloned `Bytes` allocates.
+const TOMBSTONE_HEAP: usize = crate::wire::MAX_ROOM_ID_LEN + 64;
+
+impl ReassemblyConfig {
+    /// An upper bound, in bytes, on the heap a [`Reassembler`] with this configuration uses *outside* its
+    /// reservations: the table of live batches and the remembered tombstones. Everything else it allocates (a
+    /// batch's key, fragment table and output buffer) is reserved against the budgets first, so a connection's
+    /// reassembly memory stays within `max_bytes_in_flight + fixed_overhead()`.
+    pub fn fixed_overhead(&self) -> usize {
+        // Vec and VecDeque grow by doubling from 4 entries, and neither table exceeds its configured length.
+        let table = self.max_batches.max(4).saturating_mul(2).saturating_mul(core::mem::size_of::<Batch>());
+        let keys = self.tombstones.max(4).saturating_mul(2).saturating_mul(core::mem::size_of::<BatchKey>());
+        table.saturating_add(keys).saturating_add(self.tombstones.saturating_mul(TOMBSTONE_HEAP))
     }
 }
 
@@ -183,6 +204,16 @@ pub enum RejectReason {
         /// Announced total.
         total: u32,
     },
+    /// A fragment arrived ahead of a gap, and its size does not fit the equal-size layout its place would be
+    /// computed from (all fragments but the last of one size, the last holding the rest; the size is that of
+    /// the fragments already received).
+    #[error("fragment {index} of {len} bytes does not fit the equal-size fragment layout")]
+    IrregularFragment {
+        /// Index.
+        index: u32,
+        /// Its size in bytes.
+        len: usize,
+    },
     /// A fragment for a batch that was never announced.
     #[error("fragment for a batch without a header")]
     NoHeader,
@@ -203,7 +234,8 @@ impl RejectReason {
             | RejectReason::IndexOutOfRange { .. }
             | RejectReason::ConflictingFragment { .. }
             | RejectReason::EmptyFragment { .. }
-            | RejectReason::SizeMismatch { .. } => AckStatus::INVALID_UPDATE,
+            | RejectReason::SizeMismatch { .. }
+            | RejectReason::IrregularFragment { .. } => AckStatus::INVALID_UPDATE,
         }
     }
 }
@@ -252,13 +284,14 @@ pub struct ReassemblyStats {
     pub stray: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
     Empty,
-    /// Arrived before its predecessors; held without a copy.
-    Pending(Bytes),
-    /// Already copied into the output at `start..start + len`.
-    Written { start: u32, len: u32 },
+    /// Copied into the output at `start..start + len`.
+    Written {
+        start: u32,
+        len: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -267,8 +300,13 @@ struct Batch {
     count: u32,
     total: u32,
     slots: Vec<Slot>,
-    /// Fragments `0..next` are in `out`.
+    /// Fragments `0..next` have all arrived; they fill `out[..prefix_len]`.
     next: u32,
+    prefix_len: usize,
+    /// The common fragment size, fixed when a fragment first arrives ahead of a gap; from then on every
+    /// fragment `i` must sit at `i * stride`.
+    stride: Option<u32>,
+    /// The update, `total` bytes of capacity; bytes not yet received are zero.
     out: Vec<u8>,
     /// Single-fragment batches keep the fragment itself (no copy).
     whole: Option<Bytes>,
@@ -299,7 +337,13 @@ impl Reassembler {
     /// A reassembler with `config`.
     pub fn new(config: ReassemblyConfig) -> Self {
         let budget = Budget::new(config.max_bytes_in_flight);
-        Reassembler { config, batches: Vec::new(), budget, tombstones: VecDeque::new(), stats: ReassemblyStats::default() }
+        Reassembler {
+            config,
+            batches: Vec::new(),
+            budget,
+            tombstones: VecDeque::new(),
+            stats: ReassemblyStats::default(),
+        }
     }
 
     /// The configuration.
@@ -356,8 +400,11 @@ impl Reassembler {
         batch
     }
 
-    /// Handles a DocUpdateFragmentHeader. `global` is the budget shared across connections (a client passes
-    /// [`Budget::unlimited`]).
+    /// Handles a DocUpdateFragmentHeader. `global` is the budget shared across connections (a client keeps
+    /// one [`Budget::unlimited`]); pass the same one to every call of this reassembler.
+    // The batch key's three parts stay separate arguments so callers can pass borrowed fields of a decoded frame
+    // without building a key.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_header(
         &mut self,
         now: Instant,
@@ -395,13 +442,15 @@ impl Reassembler {
             total: total_size,
             slots,
             next: 0,
+            prefix_len: 0,
+            stride: None,
             out: Vec::new(),
             whole: None,
             received: 0,
             received_bytes: 0,
             reserved,
             started: now,
-            deadline: now + self.config.timeout,
+            deadline: now + self.config.timeout.min(self.config.max_lifetime),
         });
         if restarted {
             HeaderOutcome::Restarted
@@ -443,7 +492,16 @@ impl Reassembler {
         Ok(())
     }
 
+    /// Marks a batch as already answered (e.g. its header was refused for lack of permission) so its fragments
+    /// are ignored quietly instead of each being reported as stray. No effect on a live batch.
+    pub fn ignore_batch(&mut self, crdt: CrdtType, room: &str, batch_id: BatchId) {
+        if self.find(crdt, room, batch_id).is_none() && !self.is_tombstoned(crdt, room, batch_id) {
+            self.tombstone(BatchKey { crdt, room: Utf8Bytes::from(room), batch_id });
+        }
+    }
+
     /// Handles a DocUpdateFragment whose bytes are `data` (a zero-copy slice of the received frame is ideal).
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_fragment(
         &mut self,
         now: Instant,
@@ -502,7 +560,8 @@ impl Reassembler {
     /// Expires one batch whose deadline is at or before `now` (earliest first) and returns its key, so the
     /// caller can answer `Ack(fragment_timeout)`. Call until it returns `None`.
     pub fn poll_expired(&mut self, now: Instant, global: &mut Budget) -> Option<BatchKey> {
-        let (i, _) = self.batches.iter().enumerate().filter(|(_, b)| b.deadline <= now).min_by_key(|(_, b)| b.deadline)?;
+        let (i, _) =
+            self.batches.iter().enumerate().filter(|(_, b)| b.deadline <= now).min_by_key(|(_, b)| b.deadline)?;
         let batch = self.remove(i, global);
         self.stats.expired += 1;
         self.tombstone(batch.key.clone());
@@ -537,17 +596,14 @@ enum Progress {
 
 impl Batch {
     fn accept(&mut self, index: u32, data: Bytes) -> Result<Progress, RejectReason> {
-        let slot = self.slots.get(index as usize).ok_or(RejectReason::IndexOutOfRange { index, count: self.count })?;
-        match slot {
-            Slot::Pending(held) => {
-                return if *held == data { Ok(Progress::Duplicate) } else { Err(RejectReason::ConflictingFragment { index }) };
-            }
-            Slot::Written { start, len } => {
-                let same = self.whole.as_deref().unwrap_or(&self.out).get(*start as usize..(*start + *len) as usize)
-                    == Some(&data[..]);
-                return if same { Ok(Progress::Duplicate) } else { Err(RejectReason::ConflictingFragment { index }) };
-            }
-            Slot::Empty => {}
+        let slot = *self.slots.get(index as usize).ok_or(RejectReason::IndexOutOfRange { index, count: self.count })?;
+        if let Slot::Written { start, len } = slot {
+            let held = self.whole.as_deref().unwrap_or(&self.out).get(start as usize..(start as usize + len as usize));
+            return if held == Some(&data[..]) {
+                Ok(Progress::Duplicate)
+            } else {
+                Err(RejectReason::ConflictingFragment { index })
+            };
         }
         if data.is_empty() {
             return Err(RejectReason::EmptyFragment { index });
@@ -567,29 +623,91 @@ impl Batch {
             self.next = 1;
             return Ok(Progress::Complete);
         }
-        self.slots[index as usize] = Slot::Pending(data);
-        self.flush();
+        let start = match self.stride {
+            // Nothing has arrived ahead of a gap: the next fragment in order goes right after the prefix,
+            // whatever its size.
+            None if index == self.next => self.prefix_len,
+            _ => self.place(index, data.len())?,
+        };
+        self.write(start, &data);
+        self.slots[index as usize] = Slot::Written { start: start as u32, len: data.len() as u32 };
+        // Extend the prefix over this fragment and any that arrived early and are now contiguous.
+        while let Some(Slot::Written { len, .. }) = self.slots.get(self.next as usize) {
+            self.prefix_len += *len as usize;
+            self.next += 1;
+        }
         if self.received == self.count {
-            if self.out.len() != self.total as usize {
-                return Err(RejectReason::SizeMismatch { received: self.out.len(), total: self.total });
+            if self.prefix_len != self.total as usize {
+                return Err(RejectReason::SizeMismatch { received: self.prefix_len, total: self.total });
             }
             return Ok(Progress::Complete);
         }
         Ok(Progress::Stored)
     }
 
-    /// Copies every held fragment that is now contiguous with the output.
-    fn flush(&mut self) {
-        while let Some(slot) = self.slots.get_mut(self.next as usize) {
-            let Slot::Pending(data) = slot else { break };
-            if self.out.capacity() == 0 {
-                // First contiguous bytes: reserve the announced total once (already within budget).
-                self.out.reserve_exact(self.total as usize);
+    /// Where fragment `index` of `len` bytes goes under the equal-size layout (fixing the common size on the
+    /// first call), or why it cannot go anywhere. Only for batches of two or more fragments.
+    fn place(&mut self, index: u32, len: usize) -> Result<usize, RejectReason> {
+        let irregular = RejectReason::IrregularFragment { index, len };
+        let last = self.count - 1;
+        let total = u64::from(self.total);
+        let stride = match self.stride {
+            Some(stride) => u64::from(stride),
+            None => {
+                let stride = if self.next > 0 {
+                    // The prefix fixes the size, provided its fragments share one.
+                    let mut lens = self.slots[..self.next as usize].iter().map(|s| match s {
+                        Slot::Written { len, .. } => *len,
+                        Slot::Empty => 0,
+                    });
+                    let first = lens.next().unwrap_or(0);
+                    if !lens.all(|l| l == first) {
+                        return Err(irregular);
+                    }
+                    u64::from(first)
+                } else if index < last {
+                    len as u64
+                } else {
+                    // The last fragment first: the others share what it leaves.
+                    let rest = total.saturating_sub(len as u64);
+                    if rest % u64::from(last) != 0 {
+                        return Err(irregular);
+                    }
+                    rest / u64::from(last)
+                };
+                // The last fragment must hold between 1 and `stride` bytes.
+                let before_last = stride * u64::from(last);
+                if stride == 0 || before_last >= total || total - before_last > stride {
+                    return Err(irregular);
+                }
+                self.stride = Some(stride as u32);
+                stride
             }
-            let start = self.out.len() as u32;
+        };
+        let start = stride * u64::from(index);
+        let expected = if index == last { total - start } else { stride };
+        if len as u64 != expected {
+            return Err(irregular);
+        }
+        Ok(start as usize)
+    }
+
+    /// Copies `data` to `out[start..]`, zero-filling any gap before it. The first write reserves the announced
+    /// total once (already within budget); the layout keeps every write inside it.
+    fn write(&mut self, start: usize, data: &[u8]) {
+        if self.out.capacity() == 0 {
+            self.out.reserve_exact(self.total as usize);
+        }
+        let end = start + data.len();
+        if start >= self.out.len() {
+            self.out.resize(start, 0);
             self.out.extend_from_slice(data);
-            *slot = Slot::Written { start, len: self.out.len() as u32 - start };
-            self.next += 1;
+        } else if end <= self.out.len() {
+            self.out[start..end].copy_from_slice(data);
+        } else {
+            let (inside, beyond) = data.split_at(self.out.len() - start);
+            self.out[start..].copy_from_slice(inside);
+            self.out.extend_from_slice(beyond);
         }
     }
 }
