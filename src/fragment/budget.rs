@@ -1,8 +1,9 @@
 //! A byte budget: reservations that must fit a limit, released when the memory is freed.
 
 /// Bytes reserved against a limit. A server shares one `Budget` across every connection's reassembler (passing it
-/// by `&mut` to each call) so that the sum over all connections stays bounded; a client passes
-/// [`Budget::unlimited`].
+/// by `&mut` to each call) so that the sum over all connections stays bounded; a client keeps one
+/// [`Budget::unlimited`]. Always pass the same `Budget` to a reassembler: it releases into that budget what it
+/// reserved from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
     limit: usize,

@@ -144,7 +144,8 @@ impl Fragmenter {
     }
 
     /// The frames of `batch` (a batch planned from `updates`), encoded one at a time as they are pulled: each
-    /// frame is one allocation and one copy of its payload.
+    /// frame is one allocation and one copy of its payload. A batch whose frames would not fit this fragmenter's
+    /// frame limit, or whose fragment count does not cover its update exactly, is refused.
     pub fn frames<'a>(
         &self,
         crdt: CrdtType,
@@ -166,12 +167,27 @@ impl Fragmenter {
                     body: Body::DocUpdate { updates: Updates::from_bytes(&updates[start..end]), batch_id },
                 };
                 // Checked here so that pulling frames cannot fail.
-                msg.encoded_len_checked()?;
+                let len = msg.encoded_len_checked()?;
+                if len > self.max_frame_size {
+                    return Err(EncodeError::FrameTooLarge { len, max: self.max_frame_size });
+                }
                 FramesState::Packed { start, end }
             }
             PlannedBatch::Fragmented { index, fragments, fragment_size } => {
-                let total = u32::try_from(updates[index].len())
-                    .map_err(|_| EncodeError::TooLong { field: crate::wire::Field::TotalSize, len: updates[index].len() })?;
+                let len = updates[index].len();
+                let total = u32::try_from(len)
+                    .map_err(|_| EncodeError::TooLong { field: crate::wire::Field::TotalSize, len })?;
+                // Guards against a hand-made batch: every fragment non-empty, the last one ending the update.
+                if fragments == 0 || fragment_size == 0 || len.div_ceil(fragment_size) != fragments as usize {
+                    return Err(EncodeError::TooLong {
+                        field: crate::wire::Field::FragmentCount,
+                        len: fragments as usize,
+                    });
+                }
+                let frame = fragment_overhead(room.len(), fragments - 1, fragment_size).saturating_add(fragment_size);
+                if frame > self.max_frame_size {
+                    return Err(EncodeError::FrameTooLarge { len: frame, max: self.max_frame_size });
+                }
                 FramesState::Header { index, fragments, fragment_size, total }
             }
             PlannedBatch::TooLarge { index } => {
@@ -316,7 +332,10 @@ mod tests {
         ];
         let plan: Vec<_> = f.plan(4, &updates).collect();
         assert_eq!(plan[0], PlannedBatch::Packed { start: 0, end: 2 });
-        assert!(matches!(plan[1], PlannedBatch::Fragmented { index: 2, fragments: 2, fragment_size: DEFAULT_CHUNK_SIZE }));
+        assert!(matches!(
+            plan[1],
+            PlannedBatch::Fragmented { index: 2, fragments: 2, fragment_size: DEFAULT_CHUNK_SIZE }
+        ));
         assert_eq!(plan[2], PlannedBatch::Packed { start: 3, end: 4 });
         assert_eq!(plan.len(), 3);
     }
