@@ -1440,3 +1440,422 @@ fn server_types_are_send() {
     is_send::<Transmit>();
     is_send::<loro_sansio::server::ConnId>();
 }
+
+// ------------------------------------------------------------------------------------------------ review regressions
+
+#[test]
+fn queued_byte_limit_covers_every_frame_not_only_relays() {
+    // A client that never reads, and keeps the server answering (pongs, acks, join errors), must hit the same
+    // bound as a slow member of a busy room.
+    let mut config = after_apply();
+    config.limits.max_queued_bytes_per_connection = 1_000;
+    let mut h = Harness::new(config);
+    let c = h.connect();
+    let other = h.connect();
+    for _ in 0..300 {
+        h.send_text(c, "ping");
+        assert!(h.server.backlog(c) <= 1_000, "backlog {} over the limit", h.server.backlog(c));
+    }
+    let out = h.recv(c);
+    assert_eq!(out.last(), Some(&Out::Close(CloseCode::TRY_AGAIN_LATER, "slow_reader".into())));
+    assert_eq!(h.server.counters().closed_slow_reader, 1);
+    h.send_text(other, "ping");
+    assert_eq!(h.recv(other), vec![Out::Text("pong".into())], "other connections are unaffected");
+}
+
+#[test]
+fn room_unloads_after_a_join_that_held_it_is_rejected_or_dropped() {
+    let mut h = Harness::default_config();
+    let room = key(LOR, "doc");
+    for outcome in ["reject", "disconnect", "leave"] {
+        let a = h.connect();
+        h.join(a, LOR, "doc", Permission::Write);
+        h.send(a, &Message { crdt: LOR, room: "doc", body: Body::Leave });
+        // A second join arrives and stays undecided past the idle-unload deadline, so the room must stay.
+        let b = h.connect();
+        h.send_join(b, LOR, "doc", b"", b"");
+        let t = h.join_ticket();
+        h.advance(60_000);
+        assert!(h.server.rooms().any(|r| *r == room), "{outcome}: kept while a join for it is undecided");
+        match outcome {
+            "reject" => h.server.reject_join(h.now, t, JoinErrorCode::AUTH_FAILED, "no", None).unwrap(),
+            "disconnect" => h.server.connection_closed(h.now, b),
+            _ => h.send(b, &Message { crdt: LOR, room: "doc", body: Body::Leave }),
+        }
+        h.events();
+        h.advance(60_000);
+        assert!(
+            h.events().iter().any(|e| matches!(e, ServerEvent::RoomUnloaded { .. })),
+            "{outcome}: the idle room is unloaded once nothing holds it"
+        );
+        assert!(h.server.rooms().next().is_none());
+    }
+}
+
+#[test]
+fn rate_limiter_survives_huge_time_jumps() {
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    h.now = loro_sansio::Instant::from_millis(u64::MAX / 2);
+    h.send_update(a, LOR, "doc", 1, &[b"x"]);
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(1, AckStatus::OK)]);
+    h.now = loro_sansio::Instant::MAX;
+    h.send_update(a, LOR, "doc", 2, &[b"y"]);
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(2, AckStatus::OK)]);
+}
+
+#[test]
+fn zero_backfill_watermark_streams_one_frame_at_a_time() {
+    let mut config = after_apply();
+    config.limits.backfill_watermark = 0;
+    let mut h = Harness::new(config);
+    let w = h.connect();
+    h.join(w, LOR, "doc", Permission::Write);
+    h.send_update(w, LOR, "doc", 1, &[b"one"]);
+    h.send_update(w, LOR, "doc", 2, &[b"two"]);
+    h.recv(w);
+    let r = h.connect();
+    let msgs = h.join(r, LOR, "doc", Permission::Read);
+    assert_eq!(doc_updates(&msgs), vec![b"one".to_vec(), b"two".to_vec()], "the backfill is not stalled");
+}
+
+#[test]
+fn leave_or_join_error_while_a_join_is_pending_cancels_it() {
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    let leave = Message { crdt: LOR, room: "doc", body: Body::Leave };
+    let join_error = Message {
+        crdt: LOR,
+        room: "doc",
+        body: Body::JoinError {
+            code: JoinErrorCode::APP_ERROR,
+            message: "gave up",
+            receiver_version: None,
+            app_code: None,
+        },
+    };
+    for bye in [leave, join_error] {
+        h.send_join(a, LOR, "doc", b"", b"");
+        let t = h.join_ticket();
+        h.send(a, &bye);
+        assert_eq!(h.server.session(a).unwrap().pending_tickets(), 0);
+        assert_eq!(
+            h.server.accept_join(h.now, t, Permission::Write, Bytes::new()),
+            Err(ServerError::UnknownTicket(t.get()))
+        );
+        assert!(h.recv_msgs(a).is_empty(), "no JoinResponseOk for a room the client left");
+        assert!(h.server.room_members(&key(LOR, "doc")).is_none_or(|m| m.is_empty()));
+    }
+}
+
+#[test]
+fn repeated_rejoins_by_a_client_that_does_not_read_do_not_stack_backfills() {
+    let mut config = after_apply();
+    config.limits.backfill_watermark = 150_000;
+    let mut h = Harness::new(config);
+    let w = h.connect();
+    h.join(w, LOR, "doc", Permission::Write);
+    for i in 0..4u64 {
+        h.send_update(w, LOR, "doc", i, &[&vec![i as u8; 100_000]]);
+    }
+    h.recv(w);
+    let r = h.connect();
+    for _ in 0..10 {
+        h.send_join(r, LOR, "doc", b"", b"");
+        let t = h.join_ticket();
+        h.server.accept_join(h.now, t, Permission::Read, Bytes::new()).unwrap();
+    }
+    let updates = doc_updates(&h.recv_msgs(r));
+    assert!(
+        updates.len() <= 8,
+        "each rejoin replaces the backfill still to be produced: got {} updates",
+        updates.len()
+    );
+    let mut distinct = updates.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "the latest backfill is complete");
+}
+
+// ------------------------------------------------------------------------------------------------ official bugs (§5)
+
+#[test]
+fn room_id_over_128_bytes_closes_only_that_connection_with_1002() {
+    // The official TS server accepts the id, then crashes encoding its reply.
+    let mut h = Harness::new(after_apply());
+    let bad = h.connect();
+    let good = h.connect();
+    h.join(good, LOR, "r", Permission::Write);
+    let mut frame = b"%LOR".to_vec();
+    frame.extend([0x81, 0x01]);
+    frame.extend([b'a'; 129]);
+    frame.extend([0x00, 0x00, 0x00]);
+    h.frame(bad, Frame::Binary(Bytes::from(frame)));
+    assert!(matches!(&h.recv(bad)[..], [Out::Close(CloseCode::PROTOCOL_ERROR, _)]));
+    assert!(h.events().iter().all(|e| !matches!(e, ServerEvent::JoinRequested { .. })));
+    h.send_update(good, LOR, "r", 1, &[b"x"]);
+    assert_eq!(acks(&h.recv_msgs(good)), vec![(1, AckStatus::OK)]);
+}
+
+#[test]
+fn fragment_header_with_a_huge_count_or_size_is_refused_before_anything_is_reserved() {
+    // The official TS server allocates an array of `fragmentCount` slots; the Rust one accepts up to 64 MiB.
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    let cases = [
+        (1, u32::MAX, 1_000, AckStatus::PAYLOAD_TOO_LARGE),
+        (2, 3, u32::MAX, AckStatus::PAYLOAD_TOO_LARGE),
+        (3, 0, 10, AckStatus::INVALID_UPDATE),
+    ];
+    for (batch, fragment_count, total_size, status) in cases {
+        let body = Body::FragmentHeader { batch_id: BatchId::from_u64(batch), fragment_count, total_size };
+        h.send(a, &Message { crdt: LOR, room: "doc", body });
+        assert_eq!(acks(&h.recv_msgs(a)), vec![(batch, status)]);
+        assert_eq!(h.server.reassembly_bytes(), 0);
+    }
+}
+
+fn fragment(room: &'static str, batch: u64, index: u32, data: &'static [u8]) -> Message<'static> {
+    Message { crdt: LOR, room, body: Body::Fragment { batch_id: BatchId::from_u64(batch), index, data } }
+}
+
+fn header(room: &'static str, batch: u64, fragment_count: u32, total_size: u32) -> Message<'static> {
+    Message {
+        crdt: LOR,
+        room,
+        body: Body::FragmentHeader { batch_id: BatchId::from_u64(batch), fragment_count, total_size },
+    }
+}
+
+#[test]
+fn fragments_overrunning_the_announced_total_fail_the_batch() {
+    // The official TS server throws a RangeError copying them (an unhandled rejection).
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    let b = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    h.join(b, LOR, "doc", Permission::Write);
+    h.send(a, &header("doc", 1, 2, 10));
+    h.send(a, &fragment("doc", 1, 0, b"01234567"));
+    h.send(a, &fragment("doc", 1, 1, b"89abcdef"));
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(1, AckStatus::INVALID_UPDATE)]);
+    assert_eq!(h.server.reassembly_bytes(), 0);
+    assert!(h.recv_msgs(b).is_empty());
+}
+
+#[test]
+fn duplicate_fragments_do_not_complete_a_batch_early() {
+    // The official TS server counts every arrival, so two copies of fragment 0 "complete" a 2-of-3 batch.
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    let b = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    h.join(b, LOR, "doc", Permission::Write);
+    h.send(a, &header("doc", 1, 3, 9));
+    for _ in 0..2 {
+        h.send(a, &fragment("doc", 1, 0, b"abc"));
+        h.send(a, &fragment("doc", 1, 1, b"def"));
+    }
+    assert!(h.recv_msgs(a).is_empty() && h.recv_msgs(b).is_empty(), "two fragments of three are not a batch");
+    h.send(a, &fragment("doc", 1, 2, b"ghi"));
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(1, AckStatus::OK)]);
+    assert_eq!(doc_updates(&h.recv_msgs(b)), vec![b"abcdefghi".to_vec()]);
+}
+
+#[test]
+fn stray_fragments_without_a_header_draw_one_ack_per_batch() {
+    // The official TS server answers every stray fragment with its own Ack(fragment_timeout).
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    for i in 0..3 {
+        h.send(a, &fragment("doc", 9, i, b"zz"));
+    }
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(9, AckStatus::FRAGMENT_TIMEOUT)]);
+}
+
+#[test]
+fn two_connections_may_fragment_the_same_batch_id_in_one_room_at_once() {
+    // The official Rust server keys batches hub-wide by (room, batch id), so the second sender gets
+    // invalid_update; its clients number batches from 1, so this happens on their first large edits.
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    let b = h.connect();
+    let c = h.connect();
+    for x in [a, b, c] {
+        h.join(x, LOR, "doc", Permission::Write);
+    }
+    let fa = fragment_frames("doc", 1, &[b'a'; 1_500]);
+    let fb = fragment_frames("doc", 1, &[b'b'; 1_500]);
+    for (x, y) in fa.iter().zip(&fb) {
+        h.frame(a, Frame::Binary(x.clone()));
+        h.frame(b, Frame::Binary(y.clone()));
+    }
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(1, AckStatus::OK)]);
+    assert_eq!(acks(&h.recv_msgs(b)), vec![(1, AckStatus::OK)]);
+    let mut received = doc_updates(&h.recv_msgs(c));
+    received.sort();
+    assert_eq!(received, vec![vec![b'a'; 1_500], vec![b'b'; 1_500]], "both batches reach the third member");
+}
+
+#[test]
+fn load_and_save_events_name_the_room_with_its_crdt_type() {
+    // The official TS server passes `NaN` as the CRDT type to its save hook.
+    let mut h = Harness::default_config();
+    let a = h.connect();
+    h.send_join(a, CrdtType::Yjs, "doc", b"", b"");
+    let t = h.join_ticket();
+    h.server.accept_join(h.now, t, Permission::Write, Bytes::new()).unwrap();
+    let load = h.events().into_iter().find_map(|e| match e {
+        ServerEvent::LoadRoom { ticket, room } => Some((ticket, room)),
+        _ => None,
+    });
+    let (ticket, room) = load.expect("a load");
+    assert_eq!(room, key(CrdtType::Yjs, "doc"));
+    h.server.room_loaded(h.now, ticket, Ok(LoadedRoom::default())).unwrap();
+    h.send_update(a, CrdtType::Yjs, "doc", 1, &[b"y"]);
+    h.persist_all();
+    h.advance(60_000);
+    let saved = h.events().into_iter().find_map(|e| match e {
+        ServerEvent::SaveRoom { room, .. } => Some(room),
+        _ => None,
+    });
+    assert_eq!(saved, Some(key(CrdtType::Yjs, "doc")));
+}
+
+#[test]
+fn flock_room_is_backfilled_to_a_lone_joiner() {
+    // The official TS server persists %FLO rooms but sends nothing to a client that joins alone.
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    h.join(a, CrdtType::Flock, "f", Permission::Write);
+    h.send_update(a, CrdtType::Flock, "f", 1, &[b"flock state"]);
+    h.server.connection_closed(h.now, a);
+    let b = h.connect();
+    assert_eq!(doc_updates(&h.join(b, CrdtType::Flock, "f", Permission::Read)), vec![b"flock state".to_vec()]);
+}
+
+/// A log whose version is its length in ASCII and whose backfill starts at the client's version.
+struct Counted(UpdateLog);
+
+impl RoomDoc for Counted {
+    fn version(&self) -> Bytes {
+        Bytes::from(self.0.updates().len().to_string())
+    }
+    fn apply(&mut self, updates: &[Bytes], limit: usize) -> Result<Applied, DocError> {
+        self.0.apply(updates, limit)
+    }
+    fn backfill(&self, v: &[u8]) -> Result<Vec<Bytes>, BackfillError> {
+        let known: usize = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(self.0.updates().get(known..).unwrap_or_default().to_vec())
+    }
+    fn is_persistent(&self) -> bool {
+        false
+    }
+    fn export(&self) -> Option<Bytes> {
+        None
+    }
+    fn import(&mut self, s: &[u8]) -> Result<(), ImportError> {
+        self.0.import(s)
+    }
+    fn stored_bytes(&self) -> usize {
+        self.0.stored_bytes()
+    }
+}
+
+#[test]
+fn backfill_is_what_the_document_computes_for_the_clients_version() {
+    // The official Rust server sends an empty version and the whole snapshot whatever the client has.
+    let mut h =
+        Harness::with_docs(after_apply(), |_: &RoomKey| Some(Box::new(Counted(UpdateLog::new())) as Box<dyn RoomDoc>));
+    let w = h.connect();
+    h.join(w, LOR, "doc", Permission::Write);
+    h.send_update(w, LOR, "doc", 1, &[b"one", b"two", b"three"]);
+    let r = h.connect();
+    h.send_join(r, LOR, "doc", b"", b"2");
+    let t = h.join_ticket();
+    h.server.accept_join(h.now, t, Permission::Read, Bytes::new()).unwrap();
+    let msgs = h.recv_msgs(r);
+    assert!(matches!(&msgs[0].body, OwnedBody::JoinResponseOk { version, .. } if &version[..] == b"3"));
+    assert_eq!(doc_updates(&msgs), vec![b"three".to_vec()]);
+}
+
+#[test]
+fn updates_sent_while_a_rejoin_is_decided_are_accepted() {
+    // The official TS server drops the membership first, so edits in the rejoin window get permission_denied.
+    let mut h = Harness::new(after_apply());
+    let a = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    h.send_join(a, LOR, "doc", b"", b"");
+    let t = h.join_ticket();
+    h.send_update(a, LOR, "doc", 1, &[b"during"]);
+    assert_eq!(acks(&h.recv_msgs(a)), vec![(1, AckStatus::OK)]);
+    h.server.accept_join(h.now, t, Permission::Write, Bytes::new()).unwrap();
+    assert!(matches!(h.recv_msgs(a)[0].body, OwnedBody::JoinResponseOk { .. }));
+}
+
+#[test]
+fn limit_defaults_are_the_documented_values() {
+    let c = ServerConfig::default();
+    let l = &c.limits;
+    assert_eq!(
+        (l.max_connections, l.max_rooms, l.max_rooms_per_connection, l.max_members_per_room),
+        (10_000, 10_000, 64, 10_000)
+    );
+    assert_eq!(l.max_pending_tickets_per_connection, 32);
+    assert_eq!((l.max_stored_bytes_per_room, l.max_update_size), (256 << 20, 64 << 20));
+    assert_eq!(l.update_rate, Some(RateLimit { per_second: 200, burst: 400 }));
+    assert_eq!((l.max_queued_bytes_per_connection, l.max_reassembly_bytes_total), (16 << 20, 512 << 20));
+    assert_eq!((l.backfill_watermark, l.resend_memory_per_connection), (1 << 20, 16));
+    assert_eq!(c.ack_mode, AckMode::Durable);
+    assert!(!c.approve_updates);
+    let s = core::time::Duration::from_secs;
+    assert_eq!((c.save_interval, c.retry_delay, c.idle_unload_after), (s(60), s(1), s(60)));
+    assert_eq!(c.idle_timeout, Some(s(120)), "well above twice the official clients' 20–30 s ping interval");
+    assert_eq!(c.reassembly.timeout, s(10));
+}
+
+#[test]
+fn every_join_refused_by_a_limit_is_counted() {
+    let mut config = after_apply();
+    config.limits.max_rooms_per_connection = 1;
+    config.limits.max_pending_tickets_per_connection = 1;
+    let mut h = Harness::new(config);
+    let a = h.connect();
+    h.join(a, LOR, "one", Permission::Write);
+    h.send_join(a, LOR, "two", b"", b"");
+    assert_eq!(h.server.counters().joins_rejected, 1, "rooms_per_connection");
+    let b = h.connect();
+    h.send_join(b, LOR, "one", b"", b"");
+    h.send_join(b, LOR, "one", b"", b"");
+    assert_eq!(h.server.counters().joins_rejected, 2, "too_many_pending");
+}
+
+#[test]
+fn update_log_compaction_hook_runs_before_each_save() {
+    fn merge(updates: &[Bytes]) -> Option<Bytes> {
+        Some(Bytes::from(updates.iter().flat_map(|u| u.iter().copied()).collect::<Vec<u8>>()))
+    }
+    let mut h = Harness::with_docs(ServerConfig::default(), |_: &RoomKey| {
+        Some(Box::new(UpdateLog::with_compactor(merge)) as Box<dyn RoomDoc>)
+    });
+    let a = h.connect();
+    h.join(a, LOR, "doc", Permission::Write);
+    h.send_update(a, LOR, "doc", 1, &[b"ab", b"cd"]);
+    h.send_update(a, LOR, "doc", 2, &[b"ef"]);
+    h.persist_all();
+    h.persist_all();
+    h.advance(60_000);
+    let snapshot = h
+        .events()
+        .into_iter()
+        .find_map(|e| if let ServerEvent::SaveRoom { snapshot, seq: 3, .. } = e { Some(snapshot) } else { None })
+        .expect("a save covering all three updates");
+    let mut restored = UpdateLog::new();
+    restored.import(&snapshot).unwrap();
+    assert_eq!(restored.updates(), &[Bytes::from_static(b"abcdef")], "the log was compacted before the save");
+    let b = h.connect();
+    assert_eq!(doc_updates(&h.join(b, LOR, "doc", Permission::Read)), vec![b"abcdef".to_vec()]);
+}

@@ -49,13 +49,15 @@ pub struct Limits {
     pub max_update_size: usize,
     /// Update rate per connection; over it `Ack(rate_limited)`. Default 200/s, burst 400. `None` disables.
     pub update_rate: Option<RateLimit>,
-    /// Bytes queued for one connection that its socket has not taken yet. Past it the connection is closed
-    /// with 1013 (try again later) and its queue dropped; other members are unaffected. Default 16 MiB.
+    /// Bytes queued for one connection that its socket has not taken yet, counting every frame (relays,
+    /// backfill, acks, replies, pongs). Past it the connection is closed with 1013 (try again later) and its
+    /// queue dropped; other members are unaffected. Default 16 MiB.
     pub max_queued_bytes_per_connection: usize,
     /// Bytes all connections' fragment reassembly may reserve together. Default 512 MiB.
     pub max_reassembly_bytes_total: usize,
     /// Backfill and resends are turned into frames only while a connection's queue holds less than this many
-    /// bytes, so a large document is streamed as the socket drains instead of being queued whole. Default 1 MiB.
+    /// bytes (or is empty: 0 streams one frame at a time), so a large document is streamed as the socket drains
+    /// instead of being queued whole. Keep it well below `max_queued_bytes_per_connection`. Default 1 MiB.
     pub backfill_watermark: usize,
     /// Fragmented batches sent to one connection that are remembered so a client's `Ack(fragment_timeout)` can
     /// be answered by resending once. Default 16.

@@ -72,8 +72,11 @@ impl TokenBucket {
         let elapsed = now.saturating_duration_since(self.at).as_millis() as u64;
         self.at = self.at.max(now);
         // per_second tokens per 1000 ms = per_second milli-tokens per ms.
-        self.milli =
-            (self.milli + elapsed.saturating_mul(u64::from(limit.per_second))).min(u64::from(limit.burst) * 1000);
+        // Saturating: a clock that jumps far ahead must refill the bucket, not overflow it.
+        self.milli = self
+            .milli
+            .saturating_add(elapsed.saturating_mul(u64::from(limit.per_second)))
+            .min(u64::from(limit.burst) * 1000);
         if self.milli >= 1000 {
             self.milli -= 1000;
             true

@@ -272,13 +272,15 @@ impl Server {
         if let Some(Transmit::Frame(f)) = &t {
             s.queued_bytes -= f.len();
         }
-        if s.queued_bytes < watermark && !s.jobs.is_empty() && !s.closing {
+        if (s.queued_bytes < watermark || s.queue.is_empty()) && !s.jobs.is_empty() && !s.closing {
             self.pump(conn);
         }
         let s = self.session_mut(conn)?;
         if t.is_none() || s.queue.is_empty() {
             s.notified = false;
         }
+        // Reports the connection again if it still has output (only when the pump filled an empty queue).
+        self.notify(conn);
         t
     }
 
@@ -382,13 +384,26 @@ impl Server {
     }
 
     /// Removes a join ticket from a loading room's waiters; a room whose only reason to load is gone is
-    /// unloaded once loaded (via the normal idle path).
-    fn forget_waiter(&mut self, _now: Instant, room: &RoomKey, ticket: u64) {
-        if let Some(&i) = self.room_index.get(room) {
-            if let Some(Some(r)) = self.rooms.get_mut(i as usize) {
-                if let RoomState::Loading { waiters, .. } = &mut r.state {
-                    waiters.retain(|&w| w != ticket);
-                }
+    /// unloaded once loaded (via the normal idle path). A loaded room without members that an undecided join
+    /// kept from unloading gets its idle-unload timer again.
+    fn forget_waiter(&mut self, now: Instant, room: &RoomKey, ticket: u64) {
+        let Some(&i) = self.room_index.get(room) else { return };
+        if let Some(Some(r)) = self.rooms.get_mut(i as usize) {
+            if let RoomState::Loading { waiters, .. } = &mut r.state {
+                waiters.retain(|&w| w != ticket);
+            }
+        }
+        self.maybe_arm_unload(now, i);
+    }
+
+    /// Drops `conn`'s undecided or loading joins of `room` (the client left it first); their tickets go stale.
+    fn cancel_joins(&mut self, now: Instant, conn: ConnId, room: &RoomKey) {
+        let stale: Vec<u64> =
+            self.joins.iter().filter(|(_, j)| j.conn == conn && &j.room == room).map(|(&t, _)| t).collect();
+        for t in stale {
+            if let Some(j) = self.joins.remove(&t) {
+                self.unpend(conn);
+                self.forget_waiter(now, &j.room, t);
             }
         }
     }
@@ -476,14 +491,15 @@ impl Server {
                 self.on_fragment(now, conn, key, batch_id, index, slice(buf, data))
             }
             Body::Leave => {
-                let room = key.clone();
-                self.leave_room(now, conn, &room);
+                self.cancel_joins(now, conn, &key);
+                self.leave_room(now, conn, &key);
             }
             Body::Ack { ref_id, status } => self.on_client_ack(now, conn, key, ref_id, status),
             Body::JoinError { .. } => {
                 // The official client sends JoinError(app_error) when its adaptor fails to apply a join: it is
                 // leaving the room, not attacking.
                 self.counters.client_join_errors += 1;
+                self.cancel_joins(now, conn, &key);
                 self.leave_room(now, conn, &key);
             }
             Body::JoinResponseOk { .. } | Body::RoomError { .. } => self.counters.unexpected_messages += 1,
@@ -525,7 +541,13 @@ impl Server {
         if self.shutting_down {
             return self.join_error(now, conn, &key, JoinErrorCode::UNKNOWN, "server_shutting_down", None);
         }
-        if !rejoin && s.rooms.len() + s.pending_joins >= max_rooms {
+        let over_rooms = !rejoin && s.rooms.len() + s.pending_joins >= max_rooms;
+        let over_pending = s.pending_tickets() >= max_pending;
+        if over_rooms || over_pending {
+            // Every join a limit refuses is counted, like the refusals decided later.
+            self.counters.joins_rejected += 1;
+        }
+        if over_rooms {
             return self.join_error(
                 now,
                 conn,
@@ -535,7 +557,7 @@ impl Server {
                 Some("rooms_per_connection"),
             );
         }
-        if s.pending_tickets() >= max_pending {
+        if over_pending {
             return self.join_error(
                 now,
                 conn,
@@ -653,6 +675,7 @@ impl Server {
         let app_code = if code == JoinErrorCode::APP_ERROR { app_code } else { None };
         self.join_error(now, join.conn, &join.room, code, message, app_code);
         self.leave_room(now, join.conn, &join.room);
+        self.forget_waiter(now, &join.room, ticket.0);
         Ok(())
     }
 
@@ -747,6 +770,12 @@ impl Server {
                 body: Body::JoinResponseOk { permission, version: &version, extra: &extra },
             },
         );
+        let Some(s) = self.session_mut(join.conn).filter(|s| !s.closing) else {
+            // The reply itself overflowed the connection's queue: it is closed and has left the room.
+            return;
+        };
+        // A rejoin's backfill supersedes whatever of an earlier one is still to be produced.
+        s.jobs.retain(|j| j.room != key);
         if !backfill.is_empty() {
             self.start_job(join.conn, key.clone(), backfill, None);
         }
@@ -945,7 +974,7 @@ impl Server {
                 self.timers.set(TimerKey::Save(idx), Some(now + self.config.save_interval));
             }
             self.counters.updates_accepted += 1;
-            self.relay(now, idx, sender, &key, batch_id, &updates, frame);
+            self.relay(idx, sender, &key, batch_id, &updates, frame);
             self.events.push_back(ServerEvent::UpdateAccepted {
                 room: key.clone(),
                 conn: sender,
@@ -976,7 +1005,6 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn relay(
         &mut self,
-        now: Instant,
         idx: u32,
         sender: Option<ConnId>,
         key: &RoomKey,
@@ -985,7 +1013,12 @@ impl Server {
         frame: Option<Bytes>,
     ) {
         let members: Vec<ConnId> = match self.rooms[idx as usize].as_ref() {
-            Some(r) => r.members.iter().copied().filter(|&m| Some(m) != sender).collect(),
+            Some(r) => {
+                // Sized up front: one allocation per broadcast whatever the room's size.
+                let mut members = Vec::with_capacity(r.members.len());
+                members.extend(r.members.iter().copied().filter(|&m| Some(m) != sender));
+                members
+            }
             None => return,
         };
         if members.is_empty() {
@@ -1019,7 +1052,6 @@ impl Server {
                     s.remember_sent(SentBatch { room: key.clone(), batch_id, update, resent: false }, cap);
                 }
             }
-            self.check_backlog(now, m);
         }
     }
 
@@ -1196,15 +1228,30 @@ impl Server {
         }
     }
 
+    /// Queues a frame for `conn` and reports the connection ready. Every frame counts against
+    /// `max_queued_bytes_per_connection`, not only relays: a client that never reads must not make the server
+    /// queue pongs, acks or replies without bound. Past the limit the connection is closed (slow reader).
     fn send(&mut self, conn: ConnId, frame: Frame) {
-        let Some(s) = self.session_mut(conn) else { return };
+        let max = self.config.limits.max_queued_bytes_per_connection;
+        // One lookup per frame (this is the broadcast's inner loop); the fields borrowed are disjoint.
+        let Some(s) = self.conns.get_mut(conn.slot()).and_then(Option::as_mut).filter(|s| s.id == conn) else {
+            return;
+        };
         if s.closing {
             return;
         }
         let n = s.push_frame(frame);
+        let over = s.queued_bytes > max;
+        if !s.notified {
+            s.notified = true;
+            self.ready.push_back(conn);
+        }
         self.counters.frames_out += 1;
         self.counters.bytes_out += n as u64;
-        self.notify(conn);
+        if over {
+            let now = self.now;
+            self.close(now, conn, CloseCode::TRY_AGAIN_LATER, "slow_reader", CloseCause::SlowReader, true);
+        }
     }
 
     fn notify(&mut self, conn: ConnId) {
@@ -1252,7 +1299,7 @@ impl Server {
         let fragmenter = self.config.fragmenter;
         loop {
             let Some(s) = self.session_mut(conn) else { return };
-            if s.queued_bytes >= watermark || s.closing {
+            if (s.queued_bytes >= watermark && !s.queue.is_empty()) || s.closing {
                 break;
             }
             let Some(job) = s.jobs.front_mut() else { break };

@@ -1,6 +1,8 @@
 //! Test harness for the server: a seeded `Server`, frames built with the codec, and decoded transmits.
 #![allow(dead_code)]
 
+pub mod driver;
+
 use bytes::Bytes;
 use chacha20::rand_core::SeedableRng;
 use chacha20::ChaCha8Rng;
