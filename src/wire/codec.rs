@@ -69,6 +69,8 @@ impl<'a> Message<'a> {
     }
 }
 
+// Inlined into its only caller so the body is built in place rather than copied out of a returned `Result`.
+#[inline(always)]
 fn decode_body<'a>(ty: MessageType, r: &mut Reader<'a>) -> Result<Body<'a>, DecodeError> {
     Ok(match ty {
         MessageType::JoinRequest => {
@@ -141,6 +143,22 @@ fn decode_body<'a>(ty: MessageType, r: &mut Reader<'a>) -> Result<Body<'a>, Deco
     })
 }
 
+/// A JoinError tail is only allowed with the code that carries it.
+#[inline]
+fn check_tails(code: JoinErrorCode, receiver_version: bool, app_code: bool) -> Result<(), EncodeError> {
+    if receiver_version && code != JoinErrorCode::VERSION_UNKNOWN {
+        return Err(EncodeError::TailNotAllowed {
+            field: Field::ReceiverVersion,
+            code,
+            required: JoinErrorCode::VERSION_UNKNOWN,
+        });
+    }
+    if app_code && code != JoinErrorCode::APP_ERROR {
+        return Err(EncodeError::TailNotAllowed { field: Field::AppCode, code, required: JoinErrorCode::APP_ERROR });
+    }
+    Ok(())
+}
+
 fn check_len(field: Field, len: usize) -> Result<(), EncodeError> {
     if len > MAX_VARINT as usize {
         return Err(EncodeError::TooLong { field, len });
@@ -149,17 +167,36 @@ fn check_len(field: Field, len: usize) -> Result<(), EncodeError> {
 }
 
 impl Message<'_> {
-    /// The exact number of bytes [`encode_into_slice`](Self::encode_into_slice) writes. Does not validate;
-    /// see [`encoded_len_checked`](Self::encoded_len_checked).
+    /// The exact number of bytes [`encode_into_slice`](Self::encode_into_slice) writes (saturating at
+    /// `usize::MAX`). Does not validate; see [`encoded_len_checked`](Self::encoded_len_checked).
+    #[inline]
     pub fn encoded_len(&self) -> usize {
-        4 + var_bytes_len(self.room.len()) + 1 + body_len(&self.body)
+        (4 + var_bytes_len(self.room.len()) + 1).saturating_add(body_len(&self.body))
     }
 
     /// Validates the message against the codec policy and returns its exact encoded length.
+    #[inline]
     pub fn encoded_len_checked(&self) -> Result<usize, EncodeError> {
         if self.room.len() > MAX_ROOM_ID_LEN {
             return Err(EncodeError::RoomIdTooLong { len: self.room.len(), max: MAX_ROOM_ID_LEN });
         }
+        let len = self.encoded_len();
+        if len <= MAX_FRAME_SIZE {
+            // Within the frame limit every length and count fits a 32-bit varint, so only the JoinError tails are
+            // left to check.
+            if let Body::JoinError { code, receiver_version, app_code, .. } = &self.body {
+                check_tails(*code, receiver_version.is_some(), app_code.is_some())?;
+            }
+            return Ok(len);
+        }
+        self.check_fields()?;
+        Err(EncodeError::FrameTooLarge { len, max: MAX_FRAME_SIZE })
+    }
+
+    /// The per-field checks of an over-size message, in field order: a length or count no 32-bit varint can carry,
+    /// or a JoinError tail without its code.
+    #[cold]
+    fn check_fields(&self) -> Result<(), EncodeError> {
         match &self.body {
             Body::JoinRequest { auth, version } => {
                 check_len(Field::Auth, auth.len())?;
@@ -202,11 +239,7 @@ impl Message<'_> {
             Body::RoomError { message, .. } => check_len(Field::Message, message.len())?,
             Body::FragmentHeader { .. } | Body::Leave | Body::Ack { .. } => {}
         }
-        let len = self.encoded_len();
-        if len > MAX_FRAME_SIZE {
-            return Err(EncodeError::FrameTooLarge { len, max: MAX_FRAME_SIZE });
-        }
-        Ok(len)
+        Ok(())
     }
 
     /// Encodes into the start of `out` and returns the number of bytes written. On any error `out` is left
@@ -318,23 +351,19 @@ impl Message<'_> {
     }
 }
 
+/// Encoded body length, saturating (so a sum of huge slices can never wrap into a small length).
+#[inline]
 fn body_len(body: &Body<'_>) -> usize {
     match body {
-        Body::JoinRequest { auth, version } => var_bytes_len(auth.len()) + var_bytes_len(version.len()),
-        Body::JoinResponseOk { permission, version, extra } => {
-            var_bytes_len(permission.as_str().len()) + var_bytes_len(version.len()) + var_bytes_len(extra.len())
-        }
-        Body::JoinError { message, receiver_version, app_code, .. } => {
-            1 + var_bytes_len(message.len())
-                + receiver_version.map_or(0, |v| var_bytes_len(v.len()))
-                + app_code.map_or(0, |a| var_bytes_len(a.len()))
-        }
+        Body::JoinRequest { auth, version } => var_bytes_len(auth.len()).saturating_add(var_bytes_len(version.len())),
+        Body::JoinResponseOk { permission, version, extra } => (var_bytes_len(permission.as_str().len()))
+            .saturating_add(var_bytes_len(version.len()))
+            .saturating_add(var_bytes_len(extra.len())),
+        Body::JoinError { message, receiver_version, app_code, .. } => (1 + var_bytes_len(message.len()))
+            .saturating_add(receiver_version.map_or(0, |v| var_bytes_len(v.len())))
+            .saturating_add(app_code.map_or(0, |a| var_bytes_len(a.len()))),
         Body::DocUpdate { updates, .. } => {
-            let items = match updates.wire_region() {
-                Some(region) => region.len(),
-                None => updates.iter().map(|u| var_bytes_len(u.len())).sum(),
-            };
-            varint_len(updates.len() as u64) + items + BatchId::LEN
+            (varint_len(updates.len() as u64) + BatchId::LEN).saturating_add(updates.entries_len())
         }
         Body::FragmentHeader { fragment_count, total_size, .. } => {
             BatchId::LEN + varint_len(u64::from(*fragment_count)) + varint_len(u64::from(*total_size))

@@ -208,6 +208,7 @@ impl<'a> Updates<'a> {
     }
 
     /// How many updates there are.
+    #[inline]
     pub fn len(&self) -> usize {
         match self.0 {
             Repr::Wire { count, .. } => count as usize,
@@ -218,25 +219,38 @@ impl<'a> Updates<'a> {
     }
 
     /// True when there are no updates.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Iterates the updates in order, borrowing each.
+    #[inline]
     pub fn iter(&self) -> UpdatesIter<'a> {
-        UpdatesIter {
-            inner: *self,
-            next: 0,
-            reader: match self.0 {
-                Repr::Wire { region, .. } => Reader::new(region),
-                _ => Reader::new(&[]),
-            },
-        }
+        UpdatesIter(match self.0 {
+            Repr::Wire { count, region } => IterRepr::Wire { left: count, reader: Reader::new(region) },
+            Repr::One(u) => IterRepr::One(Some(u)),
+            Repr::Slices(s) => IterRepr::Slices(s.iter()),
+            Repr::Shared(s) => IterRepr::Shared(s.iter()),
+        })
     }
 
     /// Sum of the update lengths (not counting their length prefixes).
     pub fn payload_len(&self) -> usize {
         self.iter().map(<[u8]>::len).sum()
+    }
+
+    /// Bytes the updates take on the wire (each length prefix plus its bytes), saturating at `usize::MAX`.
+    pub(crate) fn entries_len(&self) -> usize {
+        fn entry(len: usize) -> usize {
+            super::reader::var_bytes_len(len)
+        }
+        match self.0 {
+            Repr::Wire { region, .. } => region.len(),
+            Repr::One(u) => entry(u.len()),
+            Repr::Slices(s) => s.iter().fold(0usize, |acc, u| acc.saturating_add(entry(u.len()))),
+            Repr::Shared(s) => s.iter().fold(0usize, |acc, u| acc.saturating_add(entry(u.len()))),
+        }
     }
 
     /// The validated wire region, when this came from a decoded frame.
@@ -251,6 +265,7 @@ impl<'a> Updates<'a> {
 impl<'a> IntoIterator for Updates<'a> {
     type Item = &'a [u8];
     type IntoIter = UpdatesIter<'a>;
+    #[inline]
     fn into_iter(self) -> UpdatesIter<'a> {
         self.iter()
     }
@@ -259,6 +274,7 @@ impl<'a> IntoIterator for Updates<'a> {
 impl<'a> IntoIterator for &Updates<'a> {
     type Item = &'a [u8];
     type IntoIter = UpdatesIter<'a>;
+    #[inline]
     fn into_iter(self) -> UpdatesIter<'a> {
         self.iter()
     }
@@ -281,32 +297,53 @@ impl fmt::Debug for Updates<'_> {
 
 /// Iterator over [`Updates`].
 #[derive(Clone)]
-pub struct UpdatesIter<'a> {
-    inner: Updates<'a>,
-    next: usize,
-    reader: Reader<'a>,
+pub struct UpdatesIter<'a>(IterRepr<'a>);
+
+#[derive(Clone)]
+enum IterRepr<'a> {
+    /// `left` var_bytes remain in the reader's (validated) region.
+    Wire {
+        left: u32,
+        reader: Reader<'a>,
+    },
+    One(Option<&'a [u8]>),
+    Slices(core::slice::Iter<'a, &'a [u8]>),
+    Shared(core::slice::Iter<'a, Bytes>),
 }
 
 impl<'a> Iterator for UpdatesIter<'a> {
     type Item = &'a [u8];
 
+    #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
-        let i = self.next;
-        if i >= self.inner.len() {
-            return None;
-        }
-        self.next += 1;
-        match self.inner.0 {
-            // The region was validated by the decoder; a failure here cannot happen and ends the iteration.
-            Repr::Wire { .. } => self.reader.var_bytes(()).ok(),
-            Repr::One(u) => Some(u),
-            Repr::Slices(s) => s.get(i).copied(),
-            Repr::Shared(s) => s.get(i).map(|b| &b[..]),
+        match &mut self.0 {
+            IterRepr::Wire { left, reader } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                // The region was validated by the decoder; a failure here cannot happen and ends the iteration.
+                match reader.var_bytes(()) {
+                    Ok(u) => Some(u),
+                    Err(_) => {
+                        *left = 0;
+                        None
+                    }
+                }
+            }
+            IterRepr::One(u) => u.take(),
+            IterRepr::Slices(it) => it.next().copied(),
+            IterRepr::Shared(it) => it.next().map(|b| &b[..]),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.inner.len() - self.next;
+        let n = match &self.0 {
+            IterRepr::Wire { left, .. } => *left as usize,
+            IterRepr::One(u) => usize::from(u.is_some()),
+            IterRepr::Slices(it) => it.len(),
+            IterRepr::Shared(it) => it.len(),
+        };
         (n, Some(n))
     }
 }

@@ -37,21 +37,25 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// Current offset from the start of the input.
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     /// Bytes not yet read.
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// The bytes consumed between `start` and the current position.
+    #[inline]
     pub(crate) fn consumed_since(&self, start: usize) -> &'a [u8] {
         self.buf.get(start..self.pos).unwrap_or(&[])
     }
@@ -60,6 +64,7 @@ impl<'a> Reader<'a> {
         RawError { offset, field, kind }
     }
 
+    #[inline(always)]
     pub(crate) fn u8<F: Copy>(&mut self, field: F) -> Result<u8, RawError<F>> {
         match self.buf.get(self.pos) {
             Some(&b) => {
@@ -70,6 +75,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn bytes<F: Copy>(&mut self, n: usize, field: F) -> Result<&'a [u8], RawError<F>> {
         let rem = self.remaining();
         if n > rem {
@@ -80,6 +86,7 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    #[inline(always)]
     pub(crate) fn array<const N: usize, F: Copy>(&mut self, field: F) -> Result<[u8; N], RawError<F>> {
         let s = self.bytes(N, field)?;
         let mut out = [0u8; N];
@@ -88,7 +95,21 @@ impl<'a> Reader<'a> {
     }
 
     /// A canonical LEB128 value of at most `max_bytes` bytes whose value is ≤ `max`.
+    #[inline(always)]
     fn varint<F: Copy>(&mut self, field: F, max_bytes: usize, max: u64) -> Result<u64, RawError<F>> {
+        // Fast path: a single byte (every count and length below 128). It is canonical by construction.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 && u64::from(b) <= max {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_multi(field, max_bytes, max)
+    }
+
+    /// The general case of [`varint`](Self::varint), kept out of line so the one-byte path stays small.
+    #[inline(never)]
+    fn varint_multi<F: Copy>(&mut self, field: F, max_bytes: usize, max: u64) -> Result<u64, RawError<F>> {
         let start = self.pos;
         let mut result: u64 = 0;
         for i in 0..max_bytes {
@@ -118,6 +139,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A canonical LEB128 value ≤ `u32::MAX` (at most 5 bytes).
+    #[inline(always)]
     pub(crate) fn varint_u32<F: Copy>(&mut self, field: F) -> Result<u32, RawError<F>> {
         self.varint(field, 5, u64::from(u32::MAX)).map(|v| v as u32)
     }
@@ -128,6 +150,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint length followed by that many bytes; the length is checked against what remains first.
+    #[inline(always)]
     pub(crate) fn var_bytes<F: Copy>(&mut self, field: F) -> Result<&'a [u8], RawError<F>> {
         let at = self.pos;
         let len = self.varint_u32(field)?;
@@ -152,7 +175,12 @@ pub(crate) const fn varint_len(v: u64) -> usize {
 }
 
 /// Writes `v` as canonical LEB128.
+#[inline]
 pub(crate) fn put_varint<B: BufMut + ?Sized>(out: &mut B, mut v: u64) {
+    if v < 0x80 {
+        out.put_u8(v as u8);
+        return;
+    }
     let mut tmp = [0u8; 10];
     let mut n = 0;
     loop {
@@ -170,6 +198,7 @@ pub(crate) fn put_varint<B: BufMut + ?Sized>(out: &mut B, mut v: u64) {
 }
 
 /// Writes a varint length followed by the bytes.
+#[inline]
 pub(crate) fn put_var_bytes<B: BufMut + ?Sized>(out: &mut B, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.put_slice(bytes);
