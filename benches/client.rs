@@ -1,0 +1,347 @@
+//! `ClientSession` hot paths against the bare codec, in one run.
+//!
+//! - `client/send_64b/session`: `send` of one 64-byte update to a joined room, then `poll_transmit` of its
+//!   DocUpdate frame. The `Vec` handed to `send` is built inside the loop (the application has to build one).
+//!   Acks are fed between timed chunks of 64 sends, outside the timing, so at most 64 batches are in flight.
+//! - `client/send_64b/codec_encode_into_vec`: `Message::encode_into_vec` of the same DocUpdate into one reused,
+//!   cleared Vec (the codec floor the target is measured against); `codec_encode_to_bytes` encodes into a fresh
+//!   exact-size buffer, which is what a session must hand out (an owned `Bytes` per frame).
+//! - `client/receive_doc_update/session`: `handle_frame` of a DocUpdate carrying one 64-byte update, then
+//!   `poll_event` of its `ClientEvent::Updates` (zero-copy slices of the frame).
+//! - `client/receive_doc_update/codec_decode`: `Message::decode` of the same frame and iteration of its updates.
+//!
+//! After the criterion runs, a summary prints ns/op of each path measured by one timing loop per path (median
+//! of 15 runs), the session/codec ratios (target ≤ 3×), and heap allocations per op counted by a global
+//! allocator wrapper in this binary.
+//!
+//! Run: `cargo bench --bench client` (add `-- --warm-up-time 1 --measurement-time 3` for a shorter run).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use bytes::Bytes;
+use criterion::Criterion;
+use loro_sansio::client::{ClientConfig, ClientEvent, ClientSession, JoinParams};
+use loro_sansio::rand_core::TryRng;
+use loro_sansio::wire::{AckStatus, BatchId, Body, CrdtType, Frame, Message, Permission, Updates};
+use loro_sansio::{Instant, RoomKey, Transmit};
+
+// -------------------------------------------------------------------------------------------------------------
+// Allocation counting
+// -------------------------------------------------------------------------------------------------------------
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above; `ptr` was allocated by this allocator, i.e. by `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.load(Ordering::Relaxed)
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Fixtures
+// -------------------------------------------------------------------------------------------------------------
+
+const ROOM: &str = "room-1234";
+/// Sends between two rounds of Acks: the bench keeps up to this many batches in flight.
+const CHUNK: u64 = 64;
+
+/// A counting RNG: batch ids are 1, 2, 3… so the bench can acknowledge them without decoding (a real
+/// application passes a seeded or OS-backed RNG; the cost of drawing a number is not what is measured).
+struct CounterRng(u64);
+
+impl TryRng for CounterRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.0 += 1;
+        Ok(self.0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        dst.fill(1);
+        Ok(())
+    }
+}
+
+fn update() -> Bytes {
+    Bytes::from((0..64u8).map(|i| i.wrapping_mul(31)).collect::<Vec<u8>>())
+}
+
+/// A session with `ROOM` joined (write), everything drained.
+fn joined_session() -> (ClientSession, RoomKey) {
+    let config = ClientConfig { max_outbox_bytes: usize::MAX, ..ClientConfig::default() };
+    let mut s = ClientSession::new(config, CounterRng(0));
+    let now = Instant::ZERO;
+    let room = s.join(now, CrdtType::Loro, ROOM).unwrap();
+    s.connect(now).unwrap();
+    s.transport_opened(now);
+    let mut ticket = None;
+    while let Some(e) = s.poll_event() {
+        if let ClientEvent::JoinParamsNeeded { ticket: t, .. } = e {
+            ticket = Some(t);
+        }
+    }
+    s.provide_join_params(now, ticket.unwrap(), JoinParams::default()).unwrap();
+    let ok = Message {
+        crdt: CrdtType::Loro,
+        room: ROOM,
+        body: Body::JoinResponseOk { permission: Permission::Write, version: &[], extra: &[] },
+    };
+    s.handle_frame(now, Frame::Binary(ok.encode_to_bytes().unwrap()));
+    while s.poll_transmit().is_some() {}
+    while s.poll_event().is_some() {}
+    (s, room)
+}
+
+/// The send path in steady state: timed chunks of `send` + `poll_transmit`, acknowledged between chunks.
+struct SendBench {
+    s: ClientSession,
+    room: RoomKey,
+    update: Bytes,
+    next_id: u64,
+    acked_to: u64,
+    frames: Vec<Transmit>,
+}
+
+impl SendBench {
+    fn new() -> Self {
+        let (s, room) = joined_session();
+        SendBench { s, room, update: update(), next_id: 1, acked_to: 1, frames: Vec::with_capacity(CHUNK as usize) }
+    }
+
+    /// Runs `n` sends (in chunks); returns the time and the allocations spent inside the timed parts.
+    fn run(&mut self, n: u64) -> (Duration, u64) {
+        let mut spent = Duration::ZERO;
+        let mut allocated = 0;
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(CHUNK);
+            let a0 = allocs();
+            let t0 = StdInstant::now();
+            for _ in 0..k {
+                let id = self.s.send(Instant::ZERO, &self.room, vec![self.update.clone()]).unwrap();
+                black_box(id);
+                let t = self.s.poll_transmit().unwrap();
+                self.frames.push(black_box(t));
+            }
+            spent += t0.elapsed();
+            allocated += allocs() - a0;
+            self.next_id += k;
+            self.ack_all();
+            left -= k;
+        }
+        (spent, allocated)
+    }
+
+    /// Untimed: acknowledges every batch sent so far and drains the events.
+    fn ack_all(&mut self) {
+        self.frames.clear();
+        for id in self.acked_to..self.next_id {
+            let ack = Message {
+                crdt: CrdtType::Loro,
+                room: ROOM,
+                body: Body::Ack { ref_id: BatchId::from_u64(id), status: AckStatus::OK },
+            };
+            self.s.handle_frame(Instant::ZERO, Frame::Binary(ack.encode_to_bytes().unwrap()));
+        }
+        self.acked_to = self.next_id;
+        while self.s.poll_event().is_some() {}
+        assert_eq!(self.s.outbox_bytes(), 0, "every batch was acknowledged");
+    }
+}
+
+fn doc_update_frame(update: &Bytes) -> Bytes {
+    let msg = Message {
+        crdt: CrdtType::Loro,
+        room: ROOM,
+        body: Body::DocUpdate { updates: Updates::one(update), batch_id: BatchId::from_u64(77) },
+    };
+    msg.encode_to_bytes().unwrap()
+}
+
+fn encode_into_vec(update: &Bytes, buf: &mut Vec<u8>) {
+    buf.clear();
+    let msg = Message {
+        crdt: CrdtType::Loro,
+        room: ROOM,
+        body: Body::DocUpdate { updates: Updates::one(black_box(update)), batch_id: BatchId::from_u64(77) },
+    };
+    msg.encode_into_vec(buf).unwrap();
+    black_box(&buf);
+}
+
+fn encode_to_bytes(update: &Bytes) -> Bytes {
+    let msg = Message {
+        crdt: CrdtType::Loro,
+        room: ROOM,
+        body: Body::DocUpdate { updates: Updates::one(black_box(update)), batch_id: BatchId::from_u64(77) },
+    };
+    black_box(msg.encode_to_bytes().unwrap())
+}
+
+fn decode(frame: &Bytes) {
+    let msg = Message::decode(black_box(frame)).unwrap();
+    black_box(msg.room);
+    if let Body::DocUpdate { updates, batch_id } = msg.body {
+        black_box(batch_id);
+        for u in updates {
+            black_box(u);
+        }
+    }
+}
+
+fn receive(s: &mut ClientSession, frame: &Bytes) {
+    s.handle_frame(Instant::ZERO, Frame::Binary(black_box(frame.clone())));
+    match s.poll_event() {
+        Some(ClientEvent::Updates { updates, batch_id, room }) => {
+            black_box((updates, batch_id, room));
+        }
+        other => panic!("expected Updates, got {other:?}"),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Criterion
+// -------------------------------------------------------------------------------------------------------------
+
+fn benches(c: &mut Criterion) {
+    let u = update();
+    let mut g = c.benchmark_group("client/send_64b");
+    let mut sb = SendBench::new();
+    g.bench_function("session", |b| b.iter_custom(|iters| sb.run(iters).0));
+    let mut buf = Vec::with_capacity(256);
+    g.bench_function("codec_encode_into_vec", |b| b.iter(|| encode_into_vec(&u, &mut buf)));
+    g.bench_function("codec_encode_to_bytes", |b| b.iter(|| encode_to_bytes(&u)));
+    g.finish();
+
+    let frame = doc_update_frame(&u);
+    let mut g = c.benchmark_group("client/receive_doc_update");
+    let (mut s, _) = joined_session();
+    g.bench_function("session", |b| b.iter(|| receive(&mut s, &frame)));
+    g.bench_function("codec_decode", |b| b.iter(|| decode(&frame)));
+    g.finish();
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Summary: ns/op, ratios, allocations/op
+// -------------------------------------------------------------------------------------------------------------
+
+/// Median ns/op over 15 runs of `n` ops, and allocations per op.
+fn measure(n: u64, mut run: impl FnMut(u64) -> (Duration, u64)) -> (f64, f64) {
+    run(n); // warm-up
+    let mut ns = Vec::new();
+    let mut allocated = 0;
+    for _ in 0..15 {
+        let (d, a) = run(n);
+        ns.push(d.as_nanos() as f64 / n as f64);
+        allocated = a;
+    }
+    ns.sort_by(f64::total_cmp);
+    (ns[ns.len() / 2], allocated as f64 / n as f64)
+}
+
+fn timed(n: u64, mut op: impl FnMut()) -> (Duration, u64) {
+    let a0 = allocs();
+    let t0 = StdInstant::now();
+    for _ in 0..n {
+        op();
+    }
+    (t0.elapsed(), allocs() - a0)
+}
+
+fn summary() {
+    const N: u64 = 100_000;
+    let u = update();
+    let mut sb = SendBench::new();
+    let send = measure(N, |n| sb.run(n));
+    let mut buf = Vec::with_capacity(256);
+    let enc_vec = measure(N, |n| timed(n, || encode_into_vec(&u, &mut buf)));
+    let enc_bytes = measure(N, |n| timed(n, || drop(encode_to_bytes(&u))));
+    let frame = doc_update_frame(&u);
+    let (mut s, _) = joined_session();
+    let recv = measure(N, |n| timed(n, || receive(&mut s, &frame)));
+    let dec = measure(N, |n| timed(n, || decode(&frame)));
+
+    println!();
+    println!("client summary (median of 15 runs of {N} ops)");
+    println!("{:<44} {:>9} {:>11}", "path", "ns/op", "allocs/op");
+    for (name, (ns, a)) in [
+        ("send 64 B → poll_transmit (session)", send),
+        ("encode_into_vec, reused Vec (codec)", enc_vec),
+        ("encode_to_bytes, fresh buffer (codec)", enc_bytes),
+        ("DocUpdate → poll_event (session)", recv),
+        ("decode + iterate (codec)", dec),
+    ] {
+        println!("{name:<44} {ns:>9.1} {a:>11.2}");
+    }
+    println!("ratio send / encode_into_vec:   {:.2}x (target <= 3x)", send.0 / enc_vec.0);
+    println!("ratio send / encode_to_bytes:   {:.2}x", send.0 / enc_bytes.0);
+    println!("ratio receive / decode:         {:.2}x (target <= 3x)", recv.0 / dec.0);
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+    // `cargo bench -- <filter>` runs only the matching criterion benches; the summary runs when unfiltered.
+    if !filtered() {
+        summary();
+    }
+}
+
+/// True when a positional (filter) argument was given.
+fn filtered() -> bool {
+    const TAKES_VALUE: [&str; 12] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--noise-threshold",
+        "--confidence-level",
+        "--profile-time",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if TAKES_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return true;
+        }
+    }
+    false
+}
