@@ -1859,3 +1859,151 @@ fn update_log_compaction_hook_runs_before_each_save() {
     let b = h.connect();
     assert_eq!(doc_updates(&h.join(b, LOR, "doc", Permission::Read)), vec![b"abcdef".to_vec()]);
 }
+
+// ------------------------------------------------------------------------------------------------ %ELO rooms
+
+mod elo_rooms {
+    use super::*;
+    use chacha20::rand_core::SeedableRng;
+    use chacha20::ChaCha20Rng;
+    use loro_sansio::elo::{encode_container, seal, EloKey, RecordHeader, VersionVector};
+
+    const ELO: CrdtType = CrdtType::Elo;
+
+    /// A one-record container for `peer`'s span `start..end`, sealed with a throwaway key.
+    fn container(peer: u64, start: u32, end: u32) -> Vec<u8> {
+        let key = EloKey::aes256(&[7u8; 32]);
+        let mut rng = ChaCha20Rng::seed_from_u64(u64::from(start) ^ peer);
+        let peer = peer.to_string();
+        let record =
+            seal(&RecordHeader::delta(peer.as_bytes(), start, end, "k1"), &key, b"secret ops", &mut rng).unwrap();
+        encode_container(&[record]).unwrap()
+    }
+
+    #[test]
+    fn elo_room_relays_ciphertext_unchanged_and_backfills_by_version_vector() {
+        let mut h = Harness::new(after_apply());
+        let a = h.connect();
+        h.join(a, ELO, "secret", Permission::Write);
+        let (c1, c2, c3) = (container(3, 0, 2), container(3, 2, 5), container(300, 0, 1));
+        for (i, c) in [&c1, &c2, &c3].into_iter().enumerate() {
+            h.send_update(a, ELO, "secret", i as u64 + 1, &[c]);
+        }
+        assert_eq!(acks(&h.recv_msgs(a)).len(), 3);
+        // A joiner that already has peer 3 up to counter 2 gets only what it lacks.
+        let b = h.connect();
+        let known = VersionVector::from_entries([(3, 2)]).unwrap().encode();
+        h.send_join(b, ELO, "secret", b"", &known);
+        let t = h.join_ticket();
+        h.server.accept_join(h.now, t, Permission::Write, Bytes::new()).unwrap();
+        h.persist_all();
+        let msgs = h.recv_msgs(b);
+        match &msgs[0].body {
+            OwnedBody::JoinResponseOk { version, .. } => {
+                let v = VersionVector::decode(version).unwrap();
+                assert_eq!((v.get(3), v.get(300)), (5, 1), "the index's version, in Loro's encoding");
+            }
+            other => panic!("{other:?}"),
+        }
+        let backfill = doc_updates(&msgs[1..]);
+        let records: Vec<Vec<u8>> = backfill
+            .iter()
+            .flat_map(|c| {
+                loro_sansio::elo::Container::decode(c)
+                    .unwrap()
+                    .records()
+                    .map(|r| r.as_bytes().to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = [&c2, &c3]
+            .iter()
+            .map(|c| loro_sansio::elo::Container::decode(c).unwrap().records().next().unwrap().as_bytes().to_vec())
+            .collect();
+        assert_eq!(records.len(), 2);
+        for e in expected {
+            assert!(records.contains(&e), "record bytes relayed unchanged");
+        }
+        // Live relay is byte-identical.
+        h.send_update(a, ELO, "secret", 9, &[&container(3, 5, 6)]);
+        assert_eq!(doc_updates(&h.recv_msgs(b)), vec![container(3, 5, 6)]);
+    }
+
+    #[test]
+    fn elo_record_with_an_11_byte_iv_gets_invalid_update_and_changes_nothing() {
+        let mut h = Harness::new(after_apply());
+        let a = h.connect();
+        let b = h.connect();
+        h.join(a, ELO, "secret", Permission::Write);
+        h.join(b, ELO, "secret", Permission::Write);
+        let good = container(1, 0, 1);
+        // Rewrite the IV's length prefix from 12 to 11 (and drop one IV byte) in a copy of a valid record.
+        let record = loro_sansio::elo::Container::decode(&good).unwrap().records().next().unwrap().as_bytes().to_vec();
+        let iv_at = record.windows(1).position(|w| w[0] == 12).unwrap();
+        let mut bad = record.clone();
+        bad[iv_at] = 11;
+        bad.remove(iv_at + 1);
+        let bad_container = encode_container(&[bad]).unwrap();
+        h.send_update(a, ELO, "secret", 5, &[&good, &bad_container]);
+        assert_eq!(acks(&h.recv_msgs(a)), vec![(5, AckStatus::INVALID_UPDATE)]);
+        assert!(h.recv_msgs(b).is_empty());
+        assert_eq!(
+            h.server.room_doc(&key(ELO, "secret")).unwrap().stored_bytes(),
+            0,
+            "the good container was not kept either"
+        );
+    }
+
+    #[test]
+    fn elo_join_with_an_unreadable_version_gets_version_unknown() {
+        let mut h = Harness::new(after_apply());
+        let a = h.connect();
+        h.send_join(a, ELO, "secret", b"", &[0x05, 0x01]);
+        let t = h.join_ticket();
+        h.server.accept_join(h.now, t, Permission::Write, Bytes::new()).unwrap();
+        let load = h
+            .events()
+            .into_iter()
+            .find_map(|e| if let ServerEvent::LoadRoom { ticket, .. } = e { Some(ticket) } else { None })
+            .unwrap();
+        h.server.room_loaded(h.now, load, Ok(LoadedRoom::default())).unwrap();
+        let msgs = h.recv_msgs(a);
+        assert!(matches!(
+            &msgs[0].body,
+            OwnedBody::JoinError { code: JoinErrorCode::VERSION_UNKNOWN, receiver_version: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn elo_index_survives_a_restart_through_save_and_load() {
+        let mut h = Harness::default_config();
+        let a = h.connect();
+        h.join(a, ELO, "secret", Permission::Write);
+        h.send_update(a, ELO, "secret", 1, &[&container(3, 0, 4)]);
+        h.persist_all();
+        h.advance(60_000);
+        let snapshot = h
+            .events()
+            .into_iter()
+            .find_map(|e| if let ServerEvent::SaveRoom { snapshot, .. } = e { Some(snapshot) } else { None })
+            .unwrap();
+        let mut h2 = Harness::default_config();
+        let b = h2.connect();
+        h2.send_join(b, ELO, "secret", b"", b"");
+        let t = h2.join_ticket();
+        h2.server.accept_join(h2.now, t, Permission::Read, Bytes::new()).unwrap();
+        let load = h2
+            .events()
+            .into_iter()
+            .find_map(|e| if let ServerEvent::LoadRoom { ticket, .. } = e { Some(ticket) } else { None })
+            .unwrap();
+        h2.server
+            .room_loaded(h2.now, load, Ok(LoadedRoom { snapshot: Some(snapshot), updates: vec![], last_seq: 1 }))
+            .unwrap();
+        let msgs = h2.recv_msgs(b);
+        assert!(
+            matches!(&msgs[0].body, OwnedBody::JoinResponseOk { version, .. } if VersionVector::decode(version).unwrap().get(3) == 4)
+        );
+        assert_eq!(doc_updates(&msgs[1..]).len(), 1);
+    }
+}

@@ -144,12 +144,8 @@ impl EloIndex {
     /// Validates a received container and indexes its records, zero-copy: stored records are slices of
     /// `container`. Nothing changes on error (the server answers `invalid_update`).
     pub fn insert(&mut self, container: &Bytes) -> Result<InsertSummary, EloError> {
+        Self::validate(container)?;
         let c = Container::decode(container)?;
-        let mut raw = c.raw_records();
-        while let Some((at, bytes)) = raw.next_with_offset() {
-            let rec = Record::parse(bytes).map_err(|e| e.shifted(at))?;
-            check_index_counters(&rec, at)?;
-        }
         // Validated: applying cannot fail.
         let mut summary = InsertSummary::default();
         for rec in c.records() {
@@ -157,6 +153,18 @@ impl EloIndex {
             self.apply(&rec, stored, &mut summary);
         }
         Ok(summary)
+    }
+
+    /// Checks everything [`insert`](Self::insert) checks without changing the index, so a caller can validate
+    /// several containers before inserting any of them (all-or-nothing across a batch).
+    pub fn validate(container: &[u8]) -> Result<(), EloError> {
+        let c = Container::decode(container)?;
+        let mut raw = c.raw_records();
+        while let Some((at, bytes)) = raw.next_with_offset() {
+            let rec = Record::parse(bytes).map_err(|e| e.shifted(at))?;
+            check_index_counters(&rec, at)?;
+        }
+        Ok(())
     }
 
     /// [`insert`](Self::insert) for a borrowed container: copies it into one new buffer first.
