@@ -361,7 +361,29 @@ pub enum EloError {
 impl EloError {
     /// The byte offset the error refers to, when it has one.
     pub fn offset(&self) -> Option<usize> {
-        match *self {
+        // Errors are small and this is a cold path: reuse the one list of offset-carrying variants.
+        self.clone().offset_slot().map(|o| *o)
+    }
+
+    /// The key id named by a key or authentication error.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            EloError::UnknownKey { key_id } | EloError::Authentication { key_id } => Some(key_id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The same error with its offset moved `by` bytes further (a record parsed inside a container).
+    pub(crate) fn shifted(mut self, by: usize) -> Self {
+        if let Some(offset) = self.offset_slot() {
+            *offset = offset.saturating_add(by);
+        }
+        self
+    }
+
+    /// The offset field of the variants that carry one (the single list of them).
+    fn offset_slot(&mut self) -> Option<&mut usize> {
+        match self {
             EloError::Truncated { offset, .. }
             | EloError::VarintOverflow { offset, .. }
             | EloError::VarintNotCanonical { offset, .. }
@@ -390,43 +412,6 @@ impl EloError {
             | EloError::Authentication { .. }
             | EloError::Rng => None,
         }
-    }
-
-    /// The key id named by a key or authentication error.
-    pub fn key_id(&self) -> Option<&str> {
-        match self {
-            EloError::UnknownKey { key_id } | EloError::Authentication { key_id } => Some(key_id.as_str()),
-            _ => None,
-        }
-    }
-
-    /// The same error with its offset moved `by` bytes further (a record parsed inside a container).
-    pub(crate) fn shifted(mut self, by: usize) -> Self {
-        match &mut self {
-            EloError::Truncated { offset, .. }
-            | EloError::VarintOverflow { offset, .. }
-            | EloError::VarintNotCanonical { offset, .. }
-            | EloError::LengthOutOfBounds { offset, .. }
-            | EloError::CountOutOfBounds { offset, .. }
-            | EloError::InvalidUtf8 { offset, .. }
-            | EloError::TrailingBytes { offset, .. }
-            | EloError::EmptyContainer { offset }
-            | EloError::UnknownKind { offset, .. }
-            | EloError::PeerIdLength { offset, .. }
-            | EloError::KeyIdTooLong { offset, .. }
-            | EloError::IvLength { offset, .. }
-            | EloError::EmptySpan { offset, .. }
-            | EloError::SnapshotVvTooLarge { offset, .. }
-            | EloError::SnapshotVvNotSorted { offset }
-            | EloError::CiphertextTooShort { offset, .. }
-            | EloError::NegativeCounter { offset }
-            | EloError::DuplicatePeer { offset, .. }
-            | EloError::CounterTooLarge { offset, .. }
-            | EloError::BadExportHeader { offset }
-            | EloError::ExportNotCanonical { offset } => *offset = offset.saturating_add(by),
-            _ => {}
-        }
-        self
     }
 }
 
