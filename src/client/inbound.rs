@@ -3,7 +3,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::event::{ClientEvent, DropReason, IncomingFailure, JoinFailure, JoinReason, PingOutcome, RoomErrorAction};
 use super::outbox::BatchState;
@@ -14,40 +14,83 @@ use crate::fragment::{FragmentOutcome, HeaderOutcome, RejectReason};
 use crate::room::RoomKey;
 use crate::time::Instant;
 use crate::wire::{
-    bytes_of, AckStatus, BatchId, Body, Frame, Inbound, JoinErrorCode, Keepalive, Message, Permission, RoomErrorCode,
-    Utf8Bytes,
+    bytes_of, AckStatus, BatchId, Body, CrdtType, Frame, Inbound, JoinErrorCode, Keepalive, Message, Permission,
+    RoomErrorCode, Utf8Bytes,
 };
 
 impl ClientSession {
     /// Handles one frame on the open transport.
-    pub(super) fn receive(&mut self, now: Instant, frame: &Frame) {
+    pub(super) fn receive(&mut self, now: Instant, frame: Frame) {
         self.counters.frames_received += 1;
         if let Some(k) = self.keepalive.as_mut() {
             k.on_receive(now);
         }
-        match frame.decode() {
+        let (room, batch_id, mut updates, last) = match frame.decode() {
             Err(error) => {
                 self.counters.decode_errors += 1;
                 self.events.push_back(ClientEvent::ProtocolError { error });
                 if self.config.close_on_protocol_error {
                     self.local_close(CloseCode::CLIENT_PROTOCOL_ERROR, "protocol_error");
                 }
+                return;
             }
             Ok(Inbound::Keepalive(Keepalive::Ping)) => {
                 self.retry.reset();
                 self.push_frame(Frame::pong());
+                return;
             }
             Ok(Inbound::Keepalive(Keepalive::Pong)) => {
                 self.retry.reset();
                 self.counters.pongs_received += 1;
                 self.on_pong(now);
+                return;
             }
-            Ok(Inbound::OtherText(_)) => self.counters.ignored_text_frames += 1,
+            Ok(Inbound::OtherText(_)) => {
+                self.counters.ignored_text_frames += 1;
+                return;
+            }
             Ok(Inbound::Message(msg)) => {
                 self.retry.reset();
-                self.on_message(now, frame.payload(), msg);
+                let buf = frame.payload();
+                let Body::DocUpdate { updates, batch_id } = msg.body else {
+                    self.on_message(now, buf, msg);
+                    return;
+                };
+                // The hot path, a DocUpdate: every update but the last is a slice of the frame; the last takes
+                // over the frame's own handle below (one reference count increment and decrement fewer).
+                let Some(room) = self.registered(msg.crdt, msg.room) else {
+                    self.counters.unknown_room_messages += 1;
+                    return;
+                };
+                let mut out = Vec::with_capacity(updates.len());
+                let mut last: Option<&[u8]> = None;
+                for u in updates.iter() {
+                    if let Some(prev) = last.replace(u) {
+                        out.push(bytes_of(buf, prev));
+                    }
+                }
+                // As `bytes_of`: empty → an empty handle; not a sub-slice of the frame (a decoder never produces
+                // one) → a copy.
+                let last = last.map(|u| match sub_range(buf, u) {
+                    Some((start, end)) if start < end => Ok((start, end)),
+                    Some(_) => Err(Bytes::new()),
+                    None => Err(Bytes::copy_from_slice(u)),
+                });
+                (room, batch_id, out, last)
             }
+        };
+        match last {
+            Some(Ok((start, end))) => {
+                let (Frame::Binary(mut own) | Frame::Text(mut own)) = frame;
+                own.truncate(end);
+                own.advance(start);
+                updates.push(own);
+            }
+            Some(Err(copy)) => updates.push(copy),
+            None => {}
         }
+        self.counters.batches_received += 1;
+        self.events.push_back(ClientEvent::Updates { room, batch_id, updates });
     }
 
     fn on_pong(&mut self, now: Instant) {
@@ -58,8 +101,8 @@ impl ClientSession {
     }
 
     /// The registered room a message names: its stored key (so events do not keep the frame alive).
-    fn registered(&self, msg: &Message<'_>) -> Option<RoomKey> {
-        self.rooms.find(msg.crdt, msg.room).map(|r| r.key.clone())
+    fn registered(&self, crdt: CrdtType, room: &str) -> Option<RoomKey> {
+        self.rooms.find(crdt, room).map(|r| r.key.clone())
     }
 
     fn on_message(&mut self, now: Instant, buf: &Bytes, msg: Message<'_>) {
@@ -69,7 +112,7 @@ impl ClientSession {
             self.events.push_back(ClientEvent::UnexpectedMessage { room, message_type: msg.message_type() });
             return;
         }
-        let Some(key) = self.registered(&msg) else {
+        let Some(key) = self.registered(msg.crdt, msg.room) else {
             self.counters.unknown_room_messages += 1;
             return;
         };
@@ -84,6 +127,7 @@ impl ClientSession {
                 let app_code = app_code.map(|a| Utf8Bytes::slice_of(buf, a));
                 self.on_join_error(&key, code, message, receiver_version, app_code);
             }
+            // `receive` handles DocUpdates itself; this arm is the same, for completeness.
             Body::DocUpdate { updates, batch_id } => {
                 let updates: Vec<Bytes> = updates.iter().map(|u| bytes_of(buf, u)).collect();
                 self.counters.batches_received += 1;
@@ -269,12 +313,8 @@ impl ClientSession {
         if status.is_ok() {
             if let Some(b) = self.outbox.remove(&ref_id) {
                 self.counters.batches_acked += 1;
-                self.events.push_back(ClientEvent::Acked {
-                    room: b.room,
-                    send: b.send,
-                    batch_id: ref_id,
-                    range: b.range,
-                });
+                let range = b.range();
+                self.events.push_back(ClientEvent::Acked { room: b.room, send: b.send, batch_id: ref_id, range });
             }
             return;
         }
@@ -294,14 +334,26 @@ impl ClientSession {
         }
         if let Some(b) = self.outbox.remove(&ref_id) {
             self.counters.batches_rejected += 1;
+            let range = b.range();
             self.events.push_back(ClientEvent::UpdateRejected {
                 room: b.room,
                 send: b.send,
                 batch_id: ref_id,
                 status,
-                range: b.range,
+                range,
                 updates: b.updates,
             });
         }
     }
+}
+
+/// The byte range of `sub` inside `buf` when `sub` points into it (as every slice of a message decoded from `buf`
+/// does); `(0, 0)` for an empty `sub`. The same rule as `bytes_of`.
+fn sub_range(buf: &[u8], sub: &[u8]) -> Option<(usize, usize)> {
+    if sub.is_empty() {
+        return Some((0, 0));
+    }
+    let start = (sub.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    let end = start.checked_add(sub.len())?;
+    (end <= buf.len()).then_some((start, end))
 }

@@ -138,7 +138,7 @@ use outbox::{BatchState, Outbox};
 use reconnect::Retry;
 use room::{Phase, Room, Rooms};
 
-use crate::fragment::{Budget, Reassembler};
+use crate::fragment::{Budget, PlannedBatch, Reassembler};
 use crate::room::RoomKey;
 use crate::time::Instant;
 use crate::wire::{Body, CrdtType, EncodeError, Frame, Message, Permission, MAX_FRAME_SIZE, MAX_ROOM_ID_LEN};
@@ -171,8 +171,8 @@ pub struct ClientSession {
     next_ticket: u64,
     next_send: u64,
     next_ping: u64,
-    /// Reused buffer for the batch ids of one send.
-    scratch_ids: Vec<crate::wire::BatchId>,
+    /// Reused buffer for the batch ids (and outbox slots) of one send.
+    scratch_ids: Vec<(crate::wire::BatchId, u32)>,
     counters: ClientCounters,
 }
 
@@ -367,7 +367,7 @@ impl ClientSession {
             self.counters.ignored_frames += 1;
             return;
         }
-        self.receive(now, &frame);
+        self.receive(now, frame);
     }
 
     /// The transport asked for by the latest [`Transmit::Open`] is open. Every registered room starts its
@@ -464,7 +464,7 @@ impl ClientSession {
         if self.rooms.len() >= self.config.max_rooms {
             return Err(ClientError::TooManyRooms { max: self.config.max_rooms });
         }
-        self.rooms.insert(Room::new(key.clone(), &mut self.events));
+        self.rooms.insert(Room::new(key.clone(), room, &mut self.events));
         if self.status == ConnectionStatus::Connected {
             self.start_join(&key);
         }
@@ -554,21 +554,20 @@ impl ClientSession {
             return Err(SendError::ReadOnly(room.clone()));
         }
         let send = SendId(self.next_send);
-        let mut ids = core::mem::take(&mut self.scratch_ids);
+        // The fields are borrowed separately: `r` (a room) stays borrowed while the outbox and queues change.
+        let ids = &mut self.scratch_ids;
         ids.clear();
-        let result = self.outbox.add(&self.config.fragmenter, &r.key, send, updates, &mut self.rng, &mut ids);
-        if let Err(e) = result {
-            self.scratch_ids = ids;
-            return Err(e);
-        }
+        self.outbox.add(&self.config.fragmenter, &r.key, send, updates, &mut self.rng, ids)?;
         self.next_send += 1;
-        let writable = self.status == ConnectionStatus::Connected && r.writable_now();
-        if writable {
-            for id in &ids {
-                self.transmit_batch(*id);
+        if self.status == ConnectionStatus::Connected && r.writable_now() {
+            for &(id, slot) in ids.iter() {
+                let Some(b) = self.outbox.slot_mut(slot, id) else { continue };
+                let sent = put_batch(b, &r.name, &self.config.fragmenter, &mut self.counters, &mut self.transmits);
+                if !sent {
+                    drop_batch_in(&mut self.outbox, &mut self.counters, &mut self.events, id, DropReason::Unencodable);
+                }
             }
         }
-        self.scratch_ids = ids;
         Ok(send)
     }
 
@@ -664,37 +663,23 @@ impl ClientSession {
     /// Puts one batch on the transport (first send or resend).
     fn transmit_batch(&mut self, id: crate::wire::BatchId) {
         let Some(b) = self.outbox.get_mut(&id) else { return };
-        let frames = self.config.fragmenter.frames(b.room.crdt, b.room.room.as_str(), id, b.plan, &b.updates);
-        let Ok(frames) = frames else {
-            self.drop_batch(id, DropReason::Unencodable);
-            return;
+        // A batch is only transmitted for a registered room; the key's own string is the (revalidated) fallback.
+        let fallback;
+        let name = match self.rooms.get(&b.room) {
+            Some(r) => &*r.name,
+            None => {
+                fallback = b.room.room.clone();
+                fallback.as_str()
+            }
         };
-        if b.transmissions == 0 {
-            self.counters.batches_sent += 1;
-        } else {
-            self.counters.batches_resent += 1;
-        }
-        b.transmissions = b.transmissions.saturating_add(1);
-        b.state = BatchState::InFlight;
-        for f in frames {
-            self.counters.frames_sent += 1;
-            self.transmits.push_back(Transmit::Frame(Frame::Binary(f)));
+        if !put_batch(b, name, &self.config.fragmenter, &mut self.counters, &mut self.transmits) {
+            self.drop_batch(id, DropReason::Unencodable);
         }
     }
 
     /// Drops one batch with a reason event.
     fn drop_batch(&mut self, id: crate::wire::BatchId, reason: DropReason) {
-        if let Some(b) = self.outbox.remove(&id) {
-            self.counters.batches_dropped += 1;
-            self.events.push_back(ClientEvent::UpdatesDropped {
-                room: b.room,
-                send: b.send,
-                batch_id: id,
-                reason,
-                range: b.range,
-                updates: b.updates,
-            });
-        }
+        drop_batch_in(&mut self.outbox, &mut self.counters, &mut self.events, id, reason);
     }
 
     /// Drops every batch of a room.
@@ -709,6 +694,76 @@ impl ClientSession {
         self.drop_room_batches(room, reason);
         self.reassembler.drop_room(room.crdt, room.room.as_str(), &mut self.budget);
     }
+}
+
+/// [`ClientSession::drop_batch`] on the fields it touches (callable while a room is borrowed).
+fn drop_batch_in(
+    outbox: &mut Outbox,
+    counters: &mut ClientCounters,
+    events: &mut VecDeque<ClientEvent>,
+    id: crate::wire::BatchId,
+    reason: DropReason,
+) {
+    if let Some(b) = outbox.remove(&id) {
+        counters.batches_dropped += 1;
+        let range = b.range();
+        events.push_back(ClientEvent::UpdatesDropped {
+            room: b.room,
+            send: b.send,
+            batch_id: id,
+            reason,
+            range,
+            updates: b.updates,
+        });
+    }
+}
+
+/// Encodes batch `b` of room `room` and queues its frames (first send or resend); false, with nothing queued or
+/// counted, when the batch cannot be encoded within the fragmenter's frame limit (the caller drops it).
+fn put_batch(
+    b: &mut outbox::Batch,
+    room: &str,
+    fragmenter: &crate::fragment::Fragmenter,
+    counters: &mut ClientCounters,
+    transmits: &mut VecDeque<Transmit>,
+) -> bool {
+    let id = b.id;
+    let mark_sent = |transmissions: &mut u32, state: &mut BatchState, counters: &mut ClientCounters| {
+        if *transmissions == 0 {
+            counters.batches_sent += 1;
+        } else {
+            counters.batches_resent += 1;
+        }
+        *transmissions = transmissions.saturating_add(1);
+        *state = BatchState::InFlight;
+    };
+    let plan = b.plan();
+    if let PlannedBatch::Packed { start, end } = plan {
+        // One DocUpdate: encoded here in one pass (the bytes `Fragmenter::frames` would produce, without its
+        // iterator and its second length computation).
+        if let Some(updates) = b.updates.get(start..end) {
+            let msg = Message {
+                crdt: b.room.crdt,
+                room,
+                body: Body::DocUpdate { updates: crate::wire::Updates::from_bytes(updates), batch_id: id },
+            };
+            let Ok(frame) = msg.encode_to_bytes() else { return false };
+            if frame.len() > fragmenter.max_frame_size() {
+                return false;
+            }
+            mark_sent(&mut b.transmissions, &mut b.state, counters);
+            counters.frames_sent += 1;
+            transmits.push_back(Transmit::Frame(Frame::Binary(frame)));
+            return true;
+        }
+    }
+    let Ok(frames) = fragmenter.frames(b.room.crdt, room, id, plan, &b.updates) else { return false };
+    mark_sent(&mut b.transmissions, &mut b.state, counters);
+    for f in frames {
+        counters.frames_sent += 1;
+        transmits.push_back(Transmit::Frame(Frame::Binary(f)));
+    }
+    true
 }
 
 /// A close reason as an owned string of at most 123 bytes (the WebSocket limit), cut at a character boundary.
