@@ -8,7 +8,7 @@ use core::fmt;
 
 use bytes::Bytes;
 
-use super::reader::Reader;
+use super::reader::take_var_bytes;
 use super::{AckStatus, BatchId, CrdtType, JoinErrorCode, Permission, RoomErrorCode};
 
 /// The nine message types of Loro Protocol v1.
@@ -172,10 +172,12 @@ impl<'a> Message<'a> {
 pub struct Updates<'a>(Repr<'a>);
 
 #[derive(Clone, Copy)]
-enum Repr<'a> {
-    /// `count` var_bytes, already validated, back to back.
+pub(crate) enum Repr<'a> {
+    /// `count` var_bytes, already validated, back to back. (`count` is a full word, not the `u32` it fits in:
+    /// next to the tag it would share a word that a reader loads at once, and a CPU cannot forward one load from
+    /// two narrower stores just made by the decoder, which stalls every read of a freshly decoded message.)
     Wire {
-        count: u32,
+        count: usize,
         region: &'a [u8],
     },
     One(&'a [u8]),
@@ -204,14 +206,14 @@ impl<'a> Updates<'a> {
 
     /// Wraps a region already validated to hold exactly `count` var_bytes.
     pub(crate) const fn wire(count: u32, region: &'a [u8]) -> Self {
-        Updates(Repr::Wire { count, region })
+        Updates(Repr::Wire { count: count as usize, region })
     }
 
     /// How many updates there are.
     #[inline]
     pub fn len(&self) -> usize {
         match self.0 {
-            Repr::Wire { count, .. } => count as usize,
+            Repr::Wire { count, .. } => count,
             Repr::One(_) => 1,
             Repr::Slices(s) => s.len(),
             Repr::Shared(s) => s.len(),
@@ -228,7 +230,7 @@ impl<'a> Updates<'a> {
     #[inline]
     pub fn iter(&self) -> UpdatesIter<'a> {
         UpdatesIter(match self.0 {
-            Repr::Wire { count, region } => IterRepr::Wire { left: count, reader: Reader::new(region) },
+            Repr::Wire { count, region } => IterRepr::Wire { left: count, rest: region },
             Repr::One(u) => IterRepr::One(Some(u)),
             Repr::Slices(s) => IterRepr::Slices(s.iter()),
             Repr::Shared(s) => IterRepr::Shared(s.iter()),
@@ -241,6 +243,7 @@ impl<'a> Updates<'a> {
     }
 
     /// Bytes the updates take on the wire (each length prefix plus its bytes), saturating at `usize::MAX`.
+    #[inline]
     pub(crate) fn entries_len(&self) -> usize {
         fn entry(len: usize) -> usize {
             super::reader::var_bytes_len(len)
@@ -253,12 +256,10 @@ impl<'a> Updates<'a> {
         }
     }
 
-    /// The validated wire region, when this came from a decoded frame.
-    pub(crate) fn wire_region(&self) -> Option<&'a [u8]> {
-        match self.0 {
-            Repr::Wire { region, .. } => Some(region),
-            _ => None,
-        }
+    /// How the updates are held (the encoder writes each form with its own loop).
+    #[inline(always)]
+    pub(crate) fn repr(&self) -> Repr<'a> {
+        self.0
     }
 }
 
@@ -301,10 +302,10 @@ pub struct UpdatesIter<'a>(IterRepr<'a>);
 
 #[derive(Clone)]
 enum IterRepr<'a> {
-    /// `left` var_bytes remain in the reader's (validated) region.
+    /// `left` var_bytes remain at the start of `rest` (a validated region).
     Wire {
-        left: u32,
-        reader: Reader<'a>,
+        left: usize,
+        rest: &'a [u8],
     },
     One(Option<&'a [u8]>),
     Slices(core::slice::Iter<'a, &'a [u8]>),
@@ -317,15 +318,18 @@ impl<'a> Iterator for UpdatesIter<'a> {
     #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
-            IterRepr::Wire { left, reader } => {
+            IterRepr::Wire { left, rest } => {
                 if *left == 0 {
                     return None;
                 }
                 *left -= 1;
                 // The region was validated by the decoder; a failure here cannot happen and ends the iteration.
-                match reader.var_bytes(()) {
-                    Ok(u) => Some(u),
-                    Err(_) => {
+                match take_var_bytes(rest) {
+                    Some((u, after)) => {
+                        *rest = after;
+                        Some(u)
+                    }
+                    None => {
                         *left = 0;
                         None
                     }
@@ -339,7 +343,7 @@ impl<'a> Iterator for UpdatesIter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = match &self.0 {
-            IterRepr::Wire { left, .. } => *left as usize,
+            IterRepr::Wire { left, .. } => *left,
             IterRepr::One(u) => usize::from(u.is_some()),
             IterRepr::Slices(it) => it.len(),
             IterRepr::Shared(it) => it.len(),

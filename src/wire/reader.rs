@@ -168,10 +168,62 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Fast-path primitives over a shrinking slice: each returns what it read and the bytes after it, or `None` for
+/// anything it does not accept (the input ended, a varint is not canonical or exceeds `u32::MAX`). They accept
+/// exactly what the [`Reader`] methods of the same name accept, so a caller that gets `None` can re-read with a
+/// [`Reader`] for the precise error. No error is built here, which keeps the accepting path short.
+///
+/// A canonical LEB128 value ≤ `u32::MAX`.
+#[inline(always)]
+pub(crate) fn take_varint_u32(buf: &[u8]) -> Option<(u32, &[u8])> {
+    let (&b0, rest) = buf.split_first()?;
+    if b0 < 0x80 {
+        return Some((u32::from(b0), rest));
+    }
+    // Two bytes (lengths 128..16383: a 128-byte room id, a 1 KiB update) stay inline too.
+    let (&b1, rest) = rest.split_first()?;
+    if b1 < 0x80 {
+        // A final zero byte after a continuation byte is the non-canonical form of a shorter varint.
+        return if b1 == 0 { None } else { Some((u32::from(b0 & 0x7f) | (u32::from(b1) << 7), rest)) };
+    }
+    take_varint_u32_long(buf)
+}
+
+/// The 3- to 5-byte case of [`take_varint_u32`], out of line.
+#[inline(never)]
+fn take_varint_u32_long(buf: &[u8]) -> Option<(u32, &[u8])> {
+    let mut result: u64 = 0;
+    for i in 0..5 {
+        let byte = *buf.get(i)?;
+        result |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return None;
+            }
+            let v = u32::try_from(result).ok()?;
+            return Some((v, buf.get(i + 1..)?));
+        }
+    }
+    None
+}
+
+/// A varint length followed by that many bytes: `(bytes, rest)`.
+#[inline(always)]
+pub(crate) fn take_var_bytes(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = take_varint_u32(buf)?;
+    rest.split_at_checked(len as usize)
+}
+
 /// Bytes a canonical LEB128 encoding of `v` takes.
+#[inline]
 pub(crate) const fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // Most lengths and counts take one byte; the rest is ceil(bits / 7), computed as (bits * 9 + 64) / 64, which
+    // equals it for every bit count from 1 to 64 (the unit test checks each).
+    if v < 0x80 {
+        return 1;
+    }
+    let bits = 64 - v.leading_zeros() as usize;
+    (bits * 9 + 64) >> 6
 }
 
 /// Writes `v` as canonical LEB128.
@@ -205,6 +257,7 @@ pub(crate) fn put_var_bytes<B: BufMut + ?Sized>(out: &mut B, bytes: &[u8]) {
 }
 
 /// Encoded length of `var_bytes` holding `len` bytes.
+#[inline]
 pub(crate) const fn var_bytes_len(len: usize) -> usize {
     varint_len(len as u64) + len
 }
@@ -218,6 +271,18 @@ mod tests {
         let mut out = Vec::new();
         put_varint(&mut out, v);
         out
+    }
+
+    #[test]
+    fn varint_len_matches_ceil_bits_over_seven() {
+        for bits in 1..=64u32 {
+            let low = if bits == 1 { 0 } else { 1u64 << (bits - 1) };
+            let high = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            for v in [low, high] {
+                assert_eq!(varint_len(v), bits.div_ceil(7) as usize, "{v}");
+                assert_eq!(enc(v).len(), varint_len(v), "{v}");
+            }
+        }
     }
 
     #[test]

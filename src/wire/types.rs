@@ -52,17 +52,17 @@ impl CrdtType {
     }
 
     /// The CRDT type for a magic, or `None` for a magic this protocol version does not define.
+    #[inline]
     pub const fn from_magic(magic: [u8; 4]) -> Option<Self> {
-        Some(match &magic {
-            b"%LOR" => CrdtType::Loro,
-            b"%EPH" => CrdtType::LoroEphemeral,
-            b"%EPS" => CrdtType::LoroEphemeralPersisted,
-            b"%YJS" => CrdtType::Yjs,
-            b"%YAW" => CrdtType::YjsAwareness,
-            b"%ELO" => CrdtType::Elo,
-            b"%FLO" => CrdtType::Flock,
-            _ => return None,
-        })
+        // A perfect hash of the seven magics into eight slots, then one compare of the whole word: this runs on
+        // every decoded frame. The empty slot holds 0, which hashes to a taken slot, so nothing can match it.
+        let m = u32::from_le_bytes(magic);
+        let slot = (m.wrapping_mul(MAGIC_HASH_MUL) >> 29) as usize;
+        if MAGIC_SLOTS[slot].0 == m {
+            Some(MAGIC_SLOTS[slot].1)
+        } else {
+            None
+        }
     }
 
     /// The magic as text, e.g. `"%LOR"`.
@@ -83,6 +83,28 @@ impl CrdtType {
         matches!(self, CrdtType::LoroEphemeral | CrdtType::YjsAwareness)
     }
 }
+
+/// Multiplier of the magic hash: `(magic as little-endian u32 × this) >> 29` sends the seven magics to seven
+/// distinct slots of eight.
+const MAGIC_HASH_MUL: u32 = 4125;
+
+/// `MAGIC_SLOTS[hash(magic)]` = (magic as little-endian u32, type); the one empty slot holds `(0, Loro)`.
+const MAGIC_SLOTS: [(u32, CrdtType); 8] = {
+    let mut slots = [(0u32, CrdtType::Loro); 8];
+    let mut i = 0;
+    while i < CrdtType::ALL.len() {
+        let c = CrdtType::ALL[i];
+        let m = u32::from_le_bytes(c.magic());
+        let slot = (m.wrapping_mul(MAGIC_HASH_MUL) >> 29) as usize;
+        // A collision would fail the build.
+        assert!(slots[slot].0 == 0, "magic hash collision");
+        slots[slot] = (m, c);
+        i += 1;
+    }
+    // The empty slot holds 0; 0 hashes to slot 0, which must hold a magic, so no input can match an empty slot.
+    assert!(slots[0].0 != 0, "slot 0 must be taken");
+    slots
+};
 
 impl fmt::Display for CrdtType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,6 +301,19 @@ mod tests {
             assert_eq!(c.as_str().as_bytes(), &c.magic());
         }
         assert_eq!(CrdtType::from_magic(*b"ABCD"), None);
+        assert_eq!(CrdtType::from_magic([0; 4]), None);
+        for c in CrdtType::ALL {
+            // A one-byte change of a magic is recognised exactly when it is another magic (%EPH and %EPS).
+            for i in 0..4 {
+                for b in 0..=255u8 {
+                    let mut m = c.magic();
+                    if m[i] != b {
+                        m[i] = b;
+                        assert_eq!(CrdtType::from_magic(m), CrdtType::ALL.into_iter().find(|x| x.magic() == m));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
