@@ -113,7 +113,11 @@ impl fmt::Display for CrdtType {
 }
 
 /// The 8 raw bytes that correlate a DocUpdate or fragment batch with its Ack.
+///
+/// Aligned to 8 bytes (its size is still 8) so the compiler never places it at an odd offset inside a decoded
+/// [`Body`](super::Body), where reading it back as one word right after decoding would stall on the stores.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(align(8))]
 pub struct BatchId(pub [u8; 8]);
 
 impl BatchId {
