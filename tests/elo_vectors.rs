@@ -24,23 +24,9 @@ ciphertext 6930a8fbe96cc5f30b67f4bc7f53262e01b62852";
     unhex(line.split_whitespace().nth(1).unwrap())
 }
 
-/// A `CryptoRng` that hands out fixed bytes: lets the test reproduce the vector's IV through the normal seal path.
-struct FixedIv(Vec<u8>);
-
-impl rand_core::TryRng for FixedIv {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        unimplemented!()
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        unimplemented!()
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        dst.copy_from_slice(&self.0[..dst.len()]);
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for FixedIv {}
+#[path = "common/fixed_iv.rs"]
+mod fixed_iv;
+use fixed_iv::FixedIv;
 
 fn key() -> EloKey {
     EloKey::new(&vector("key")).unwrap()

@@ -11,13 +11,13 @@ use loro_sansio::wire::{
     MAX_ROOM_ID_LEN, MAX_VARINT, PING, PONG,
 };
 
+#[path = "common/golden.rs"]
+mod golden;
+use golden::hex;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
-}
 
 /// Canonical LEB128 of `v`.
 fn leb(mut v: u64) -> Vec<u8> {
@@ -88,21 +88,7 @@ fn refuse_encode(m: &Message<'_>, err: EncodeError) {
 }
 
 const GOLDEN_JOIN_ERROR_VERSION: &str = "254c4f5209726f6f6d2d3132333402011056657273696f6e206d69736d61746368026364";
-const GOLDEN: [&str; 13] = [
-    "254c4f5209726f6f6d2d3132333400030a141e0328323c",
-    "25594a5309726f6f6d2d31323334010472656164030b162100",
-    "254c4f5209726f6f6d2d3132333401057772697465022c3703424d58",
-    "2545504809726f6f6d2d31323334020213496e76616c69642063726564656e7469616c73",
-    GOLDEN_JOIN_ERROR_VERSION,
-    "25594a5309726f6f6d2d31323334027f1a4170706c69636174696f6e207370656369666963206572726f720e71756f74615f6578636565646564",
-    "25594a5309726f6f6d2d31323334030303010203040405060701080102030405060708",
-    "254c4f5209726f6f6d2d3132333404ff112233445566770a80c03e",
-    "254c4f5209726f6f6d2d313233340500000000000000000320000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-    "254c4f5209726f6f6d2d3132333406020765766963746564",
-    "254c4f5209726f6f6d2d3132333408010203040506070800",
-    "2559415709726f6f6d2d3132333408010000000000000007",
-    "254c4f5209726f6f6d2d3132333407",
-];
+const GOLDEN: [&str; 13] = golden::GOLDEN_HEX;
 
 /// A fragment with room "r" and index 0 whose encoded frame is exactly `total` bytes.
 fn fragment_data_for(total: usize) -> Vec<u8> {
