@@ -2007,3 +2007,27 @@ mod elo_rooms {
         assert_eq!(doc_updates(&msgs[1..]).len(), 1);
     }
 }
+
+#[test]
+fn stored_state_is_imported_strictly_and_round_trips() {
+    let mut log = UpdateLog::new();
+    log.apply(&[Bytes::from_static(b"a"), Bytes::from_static(b"bb")], usize::MAX).unwrap();
+    let snapshot = log.export().unwrap();
+    for cut in 0..snapshot.len() {
+        assert_eq!(UpdateLog::new().import(&snapshot[..cut]), Err(ImportError), "truncated at {cut}");
+    }
+    let mut trailing = snapshot.to_vec();
+    trailing.push(0);
+    assert_eq!(UpdateLog::new().import(&trailing), Err(ImportError));
+    let mut inflated = snapshot.to_vec();
+    inflated[4] = 0x7f; // count far beyond the bytes that follow
+    assert_eq!(UpdateLog::new().import(&inflated), Err(ImportError));
+    assert_eq!(UpdateLog::new().import(b"XXXX\x00"), Err(ImportError));
+    let mut restored = UpdateLog::new();
+    restored.import(&snapshot).unwrap();
+    assert_eq!(restored.export().unwrap(), snapshot);
+    // The fuzz driver's check over every built-in document, on a few inputs.
+    for input in [&snapshot[..], &trailing[..], b"LSL1\x00", b""] {
+        server_support::driver::check_imports(input);
+    }
+}

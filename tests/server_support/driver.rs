@@ -316,6 +316,7 @@ impl Driver {
 
     /// Runs every operation in `data`, then shuts down and settles.
     pub fn run(data: &[u8]) -> Stats {
+        check_imports(data);
         let mut input = Input::new(data);
         let mut d = Driver::new(input.u8());
         // Start with two connections so short inputs already reach rooms and relays.
@@ -791,5 +792,26 @@ impl Driver {
         }
         assert!(self.shutdown_complete, "shutdown never completed: {:?}", self.server);
         assert!(self.server.open_connection(self.now).is_err(), "no connection is accepted after shutdown");
+    }
+}
+
+/// Stored room state is parsed as strictly as the wire: the input's bytes go into every built-in document's
+/// `import`. Whatever it accepts must export, import into a fresh document and export again to the same bytes.
+pub fn check_imports(data: &[u8]) {
+    use loro_sansio::server::docs::{EloDoc, Ephemeral};
+    use loro_sansio::server::RoomDoc;
+    let fresh: [fn() -> Box<dyn RoomDoc>; 3] =
+        [|| Box::new(UpdateLog::new()), || Box::new(Ephemeral::persisted()), || Box::new(EloDoc::new())];
+    for make in fresh {
+        let mut doc = make();
+        if doc.import(data).is_err() {
+            assert_eq!(doc.stored_bytes(), 0, "a refused import leaves the document empty");
+            continue;
+        }
+        let exported = doc.export().expect("persistent documents export");
+        let mut again = make();
+        again.import(&exported).expect("a document's own export imports");
+        assert_eq!(again.export().as_ref(), Some(&exported), "export -> import -> export is the identity");
+        assert_eq!(again.stored_bytes(), doc.stored_bytes());
     }
 }
