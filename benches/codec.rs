@@ -180,6 +180,13 @@ fn bench_codec(c: &mut Criterion) {
                 black_box(&out);
             })
         });
+        let mut slot = vec![0u8; frame.len()];
+        g.bench_function("ours_slice", |b| {
+            b.iter(|| {
+                let n = black_box(&msg).encode_into_slice(&mut slot).expect("valid");
+                black_box(&slot[..n]);
+            })
+        });
         g.bench_function("official", |b| {
             b.iter(|| {
                 let v = official::encode(black_box(&pm)).expect("valid");

@@ -487,7 +487,7 @@ impl Message<'_> {
             // Zero the frame's bytes (one short memset) and fill them through a slice: the cursor stays in
             // registers and short fields are copied inline, where appending would check the Vec's capacity and
             // call memcpy at every field.
-            out.resize(before + len, 0);
+            out.extend_from_slice(ZEROS.get(..len).unwrap_or_default());
             if let Some(dst) = out.get_mut(before..) {
                 self.write_slice(dst);
             }
@@ -615,6 +615,9 @@ impl Sink for Vec<u8> {
 /// Frames up to this size are appended to a `Vec` by zeroing their bytes and filling them through a [`SliceSink`];
 /// larger ones are copied in with `extend_from_slice`, so a large payload is written once.
 const SMALL_FRAME: usize = 256;
+
+/// Zeros a small frame's bytes are first set to (a copy from a static is cheaper than `Vec::resize`).
+static ZEROS: [u8; SMALL_FRAME] = [0; SMALL_FRAME];
 
 /// A [`Sink`] filling a slice sized exactly for the frame, front to back.
 struct SliceSink<'o>(&'o mut [u8]);
