@@ -16,8 +16,8 @@
 //! - `client/send_64b/codec_encode_into_vec`: `Message::encode_into_vec` into one reused, cleared Vec: the
 //!   codec's floor with no allocation at all, which no owned-frame API can reach; reported for reference.
 //! - `client/receive_doc_update/session`: `handle_frame` of a DocUpdate carrying one 64-byte update, `poll_event`
-//!   of its `ClientEvent::Updates` (zero-copy slices of the frame in a `Vec<Bytes>`, the one allocation the event
-//!   API requires), and the drop of that event. The owned frame handed to `handle_frame` is the input: each timed
+//!   of its `ClientEvent::Updates` (an `UpdateList` that keeps the frame's update region: no allocation), the
+//!   iteration of its updates (as the codec baseline iterates them) and the drop of that event. The owned frame handed to `handle_frame` is the input: each timed
 //!   chunk's frames (handles sharing one buffer) are cloned before the chunk is timed.
 //! - `client/receive_doc_update/codec_decode`: `Message::decode` of the same frame (borrowed) and iteration of its
 //!   updates. Nothing is owned or allocated.
@@ -26,10 +26,10 @@
 //! of 15 runs), the session/codec ratios (target ≤ 3×, issue 6), and heap allocations per op counted by a global
 //! allocator wrapper in this binary. Two informational rows put numbers on what the comparison leaves out: the
 //! application's input Vec for `send`, and "decode → event contents": the same owned data an `Updates` event
-//! carries (a `Vec<Bytes>` of slices of the frame and a clone of the room's `RoomKey`) built with the bare codec,
-//! i.e. the floor the event API sets before any session logic: one allocation and four atomic reference-count
+//! carries (an `UpdateList` sharing the frame and a clone of the room's `RoomKey`) built with the bare codec,
+//! i.e. the floor the event API sets before any session logic: no allocation and four atomic reference-count
 //! updates (an increment and a decrement each on the frame's and on the key's shared buffer). The session needs
-//! one fewer (it hands the frame's own handle to the last update instead of slicing it).
+//! two fewer (the event takes over the frame's own handle instead of cloning it).
 //!
 //! Run: `cargo bench --bench client` (add `-- --warm-up-time 1 --measurement-time 3` for a shorter run).
 
@@ -43,7 +43,7 @@ use bytes::Bytes;
 use criterion::Criterion;
 use loro_sansio::client::{ClientConfig, ClientEvent, ClientSession, JoinParams};
 use loro_sansio::rand_core::TryRng;
-use loro_sansio::wire::{AckStatus, BatchId, Body, CrdtType, Frame, Message, Permission, Updates};
+use loro_sansio::wire::{AckStatus, BatchId, Body, CrdtType, Frame, Message, Permission, UpdateList, Updates};
 use loro_sansio::{Instant, RoomKey};
 
 // -------------------------------------------------------------------------------------------------------------
@@ -228,6 +228,10 @@ impl ReceiveBench {
                 self.s.handle_frame(Instant::ZERO, black_box(f));
                 match self.s.poll_event() {
                     Some(ClientEvent::Updates { updates, batch_id, room }) => {
+                        // Read every update, as the codec baseline does: a lazy list must not win by skipping work.
+                        for u in &updates {
+                            black_box(u);
+                        }
                         drop(black_box((updates, batch_id, room)))
                     }
                     other => panic!("expected Updates, got {other:?}"),
@@ -282,13 +286,16 @@ fn decode(frame: &Bytes) {
 }
 
 /// Informational: the contents of an `Updates` event built with the bare codec from a borrowed frame — decode,
-/// a `Vec<Bytes>` of zero-copy slices, a clone of the room's key — then dropped. What the event API costs before
-/// any session logic: one allocation and reference-count traffic on the frame and on the key.
+/// an `UpdateList` sharing the frame, a clone of the room's key — read and then dropped. What the event API costs
+/// before any session logic: reference-count traffic on the frame and on the key, no allocation.
 fn decode_to_event_contents(frame: &Bytes, key: &RoomKey) {
     let msg = Message::decode(black_box(frame)).unwrap();
     black_box(msg.room);
     if let Body::DocUpdate { updates, batch_id } = msg.body {
-        let owned: Vec<Bytes> = updates.iter().map(|u| frame.slice_ref(u)).collect();
+        let owned = UpdateList::from_decoded(frame, &updates);
+        for u in &owned {
+            black_box(u);
+        }
         drop(black_box((owned, batch_id, key.clone())));
     }
 }

@@ -450,7 +450,11 @@ fn read_only_room_refuses_sends_and_still_receives() {
     c.frame(doc_update(&key, &[b"from writer"], BatchId::from_u64(5)));
     assert_eq!(
         c.events(),
-        vec![ClientEvent::Updates { room: key, batch_id: BatchId::from_u64(5), updates: vec![b(b"from writer")] }]
+        vec![ClientEvent::Updates {
+            room: key,
+            batch_id: BatchId::from_u64(5),
+            updates: vec![b(b"from writer")].into()
+        }]
     );
 }
 
@@ -1025,7 +1029,8 @@ fn incoming_doc_update_is_one_event_of_zero_copy_slices() {
         vec![ClientEvent::Updates {
             room: key,
             batch_id: BatchId([1, 2, 3, 4, 5, 6, 7, 8]),
-            updates: vec![Bytes::from_static(&[1, 2, 3]), Bytes::from_static(&[4, 5, 6, 7]), Bytes::from_static(&[8])],
+            updates: vec![Bytes::from_static(&[1, 2, 3]), Bytes::from_static(&[4, 5, 6, 7]), Bytes::from_static(&[8])]
+                .into(),
         }]
     );
     let ClientEvent::Updates { updates, .. } = &ev[0] else { unreachable!() };
@@ -1044,7 +1049,10 @@ fn incoming_fragments_are_reassembled_into_one_event() {
     c.frame(fragment(&key, id, 0, b"abcd"));
     assert_eq!(c.events(), vec![]);
     c.frame(fragment(&key, id, 1, b"efgh"));
-    assert_eq!(c.events(), vec![ClientEvent::Updates { room: key, batch_id: id, updates: vec![b(b"abcdefghij")] }]);
+    assert_eq!(
+        c.events(),
+        vec![ClientEvent::Updates { room: key, batch_id: id, updates: vec![b(b"abcdefghij")].into() }]
+    );
     assert_eq!(c.out(), vec![]);
 }
 

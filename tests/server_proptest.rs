@@ -579,7 +579,7 @@ impl World {
         let c = &mut self.clients[slot];
         match msg.body {
             OwnedBody::DocUpdate { updates, batch_id } => {
-                c.received[room].extend(updates.iter().cloned());
+                c.received[room].extend(updates.bytes());
                 c.server_batches.push((room, batch_id));
             }
             OwnedBody::FragmentHeader { batch_id, fragment_count, total_size } => {

@@ -8,6 +8,9 @@
 //!   rewritten (inflated, shrunk, padded to non-canonical form, pushed past `u32::MAX`), bytes flipped, inserted and
 //!   removed, and frames spliced together. Decoding never panics; whatever it accepts re-encodes identically.
 
+#[path = "common/leb.rs"]
+mod leb;
+use leb::leb;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -106,7 +109,7 @@ fn body() -> impl Strategy<Value = OwnedBody> {
                 }
             }),
         (prop::collection::vec(payload(), 0..24), batch())
-            .prop_map(|(updates, batch_id)| OwnedBody::DocUpdate { updates, batch_id }),
+            .prop_map(|(updates, batch_id)| OwnedBody::DocUpdate { updates: updates.into(), batch_id }),
         (batch(), wide_u32(), wide_u32()).prop_map(|(batch_id, fragment_count, total_size)| {
             OwnedBody::FragmentHeader { batch_id, fragment_count, total_size }
         }),
@@ -133,19 +136,6 @@ fn message() -> impl Strategy<Value = OwnedMessage> {
 // ---------------------------------------------------------------------------------------------------------------
 // Local wire helpers (independent of the crate's own)
 // ---------------------------------------------------------------------------------------------------------------
-
-fn leb(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
-}
 
 /// Reads any LEB128 (canonical or not, up to 10 bytes) at `pos`: `(value, width)`.
 fn read_leb(b: &[u8], pos: usize) -> Option<(u64, usize)> {

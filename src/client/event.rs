@@ -11,7 +11,9 @@ use crate::close::CloseCode;
 use crate::fragment::RejectReason;
 use crate::room::RoomKey;
 use crate::time::Instant;
-use crate::wire::{AckStatus, BatchId, DecodeError, JoinErrorCode, MessageType, Permission, RoomErrorCode, Utf8Bytes};
+use crate::wire::{
+    AckStatus, BatchId, DecodeError, JoinErrorCode, MessageType, Permission, RoomErrorCode, UpdateList, Utf8Bytes,
+};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
@@ -325,15 +327,15 @@ pub enum ClientEvent {
         /// What the session does about it.
         action: RoomErrorAction,
     },
-    /// The updates of one server batch (a DocUpdate, or a reassembled fragment batch), as zero-copy slices of
-    /// the received frame(s).
+    /// The updates of one server batch (a DocUpdate, or a reassembled fragment batch), sharing the received
+    /// frame's buffer: receiving a batch allocates nothing and copies nothing.
     Updates {
         /// The room.
         room: RoomKey,
         /// The server's batch id.
         batch_id: BatchId,
         /// The updates, in order.
-        updates: Vec<Bytes>,
+        updates: UpdateList,
     },
     /// A fragment batch from the server failed; the server was told with an Ack.
     IncomingBatchFailed {

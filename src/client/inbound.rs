@@ -1,9 +1,6 @@
 //! Frames from the server: keepalive, joins, updates, fragments, room errors and Acks.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use super::event::{ClientEvent, DropReason, IncomingFailure, JoinFailure, JoinReason, PingOutcome, RoomErrorAction};
 use super::outbox::BatchState;
@@ -15,7 +12,7 @@ use crate::room::RoomKey;
 use crate::time::Instant;
 use crate::wire::{
     bytes_of, AckStatus, BatchId, Body, CrdtType, Frame, Inbound, JoinErrorCode, Keepalive, Message, Permission,
-    RoomErrorCode, Utf8Bytes,
+    RoomErrorCode, UpdateList, Utf8Bytes, WirePlace,
 };
 
 impl ClientSession {
@@ -25,7 +22,7 @@ impl ClientSession {
         if let Some(k) = self.keepalive.as_mut() {
             k.on_receive(now);
         }
-        let (room, batch_id, mut updates, last) = match frame.decode() {
+        let msg = match frame.decode() {
             Err(error) => {
                 self.counters.decode_errors += 1;
                 self.events.push_back(ClientEvent::ProtocolError { error });
@@ -49,46 +46,27 @@ impl ClientSession {
                 self.counters.ignored_text_frames += 1;
                 return;
             }
-            Ok(Inbound::Message(msg)) => {
-                self.retry.reset();
-                let buf = frame.payload();
-                let Body::DocUpdate { updates, batch_id } = msg.body else {
-                    self.on_message(now, buf, msg);
-                    return;
-                };
-                // The hot path, a DocUpdate: every update but the last is a slice of the frame; the last takes
-                // over the frame's own handle below (one reference count increment and decrement fewer).
-                let Some(room) = self.registered(msg.crdt, msg.room) else {
-                    self.counters.unknown_room_messages += 1;
-                    return;
-                };
-                let mut out = Vec::with_capacity(updates.len());
-                let mut last: Option<&[u8]> = None;
-                for u in updates.iter() {
-                    if let Some(prev) = last.replace(u) {
-                        out.push(bytes_of(buf, prev));
-                    }
-                }
-                // As `bytes_of`: empty → an empty handle; not a sub-slice of the frame (a decoder never produces
-                // one) → a copy.
-                let last = last.map(|u| match sub_range(buf, u) {
-                    Some((start, end)) if start < end => Ok((start, end)),
-                    Some(_) => Err(Bytes::new()),
-                    None => Err(Bytes::copy_from_slice(u)),
-                });
-                (room, batch_id, out, last)
-            }
+            Ok(Inbound::Message(msg)) => msg,
         };
-        match last {
-            Some(Ok((start, end))) => {
-                let (Frame::Binary(mut own) | Frame::Text(mut own)) = frame;
-                own.truncate(end);
-                own.advance(start);
-                updates.push(own);
+        self.retry.reset();
+        let Body::DocUpdate { updates, batch_id } = msg.body else {
+            self.on_message(now, frame.payload(), msg);
+            return;
+        };
+        // The hot path, a DocUpdate: the event keeps the frame's update region under the frame's own handle (no
+        // allocation, no copy, no reference-count update).
+        let Some(room) = self.registered(msg.crdt, msg.room) else {
+            self.counters.unknown_room_messages += 1;
+            return;
+        };
+        let place = WirePlace::locate(frame.payload(), &updates);
+        let updates = match place {
+            Some(place) => {
+                let (Frame::Binary(own) | Frame::Text(own)) = frame;
+                UpdateList::from_place(own, place)
             }
-            Some(Err(copy)) => updates.push(copy),
-            None => {}
-        }
+            None => UpdateList::copied(&updates),
+        };
         self.counters.batches_received += 1;
         self.events.push_back(ClientEvent::Updates { room, batch_id, updates });
     }
@@ -129,7 +107,7 @@ impl ClientSession {
             }
             // `receive` handles DocUpdates itself; this arm is the same, for completeness.
             Body::DocUpdate { updates, batch_id } => {
-                let updates: Vec<Bytes> = updates.iter().map(|u| bytes_of(buf, u)).collect();
+                let updates = UpdateList::from_decoded(buf, &updates);
                 self.counters.batches_received += 1;
                 self.events.push_back(ClientEvent::Updates { room: key, batch_id, updates });
             }
@@ -161,7 +139,11 @@ impl ClientSession {
                 match outcome {
                     FragmentOutcome::Complete(update) => {
                         self.counters.batches_received += 1;
-                        self.events.push_back(ClientEvent::Updates { room: key, batch_id, updates: vec![update] });
+                        self.events.push_back(ClientEvent::Updates {
+                            room: key,
+                            batch_id,
+                            updates: UpdateList::one(update),
+                        });
                     }
                     FragmentOutcome::Rejected(reason) => self.incoming_failed(key, batch_id, reason),
                     FragmentOutcome::Stored | FragmentOutcome::Duplicate | FragmentOutcome::Ignored => {}
@@ -345,15 +327,4 @@ impl ClientSession {
             });
         }
     }
-}
-
-/// The byte range of `sub` inside `buf` when `sub` points into it (as every slice of a message decoded from `buf`
-/// does); `(0, 0)` for an empty `sub`. The same rule as `bytes_of`.
-fn sub_range(buf: &[u8], sub: &[u8]) -> Option<(usize, usize)> {
-    if sub.is_empty() {
-        return Some((0, 0));
-    }
-    let start = (sub.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
-    let end = start.checked_add(sub.len())?;
-    (end <= buf.len()).then_some((start, end))
 }

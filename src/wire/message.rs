@@ -256,6 +256,15 @@ impl<'a> Updates<'a> {
         }
     }
 
+    /// The validated wire region and its count, when these updates were decoded from a frame.
+    #[inline]
+    pub(crate) fn wire_region(&self) -> Option<(usize, &'a [u8])> {
+        match self.0 {
+            Repr::Wire { count, region } => Some((count, region)),
+            _ => None,
+        }
+    }
+
     /// How the updates are held (the encoder writes each form with its own loop).
     #[inline(always)]
     pub(crate) fn repr(&self) -> Repr<'a> {

@@ -23,6 +23,7 @@ mod owned;
 pub(crate) mod reader;
 mod text;
 mod types;
+mod update_list;
 
 pub use codec::{
     decode, doc_update_overhead, fragment_overhead, update_entry_len, MAX_FRAME_SIZE, MAX_ROOM_ID_LEN, MAX_VARINT,
@@ -34,3 +35,5 @@ pub use owned::{OwnedBody, OwnedMessage};
 pub(crate) use text::bytes_of;
 pub use text::Utf8Bytes;
 pub use types::{AckStatus, BatchId, CrdtType, JoinErrorCode, Permission, RoomErrorCode};
+pub(crate) use update_list::WirePlace;
+pub use update_list::{IntoIter as UpdateListIntoIter, UpdateList};

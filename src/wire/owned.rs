@@ -3,13 +3,12 @@
 //! Use it when a message must outlive the borrow of the frame (queued for the application, moved into a task).
 //! Payloads are not copied: every field is a reference-counted slice of the one received buffer.
 
-use alloc::vec::Vec;
-
 use bytes::Bytes;
 
 use super::error::{DecodeError, EncodeError};
-use super::message::{Body, Message, Updates};
+use super::message::{Body, Message};
 use super::text::{bytes_of, Utf8Bytes};
+use super::update_list::UpdateList;
 use super::{AckStatus, BatchId, CrdtType, JoinErrorCode, Permission, RoomErrorCode};
 
 /// An owned Loro Protocol message whose byte fields share the received frame's buffer.
@@ -33,8 +32,8 @@ pub enum OwnedBody {
     JoinResponseOk { permission: Permission, version: Bytes, extra: Bytes },
     /// 0x02
     JoinError { code: JoinErrorCode, message: Utf8Bytes, receiver_version: Option<Bytes>, app_code: Option<Utf8Bytes> },
-    /// 0x03 (one `Bytes` handle per update; the payloads are not copied)
-    DocUpdate { updates: Vec<Bytes>, batch_id: BatchId },
+    /// 0x03 (the frame's update region, shared: no allocation, no payload copy)
+    DocUpdate { updates: UpdateList, batch_id: BatchId },
     /// 0x04
     FragmentHeader { batch_id: BatchId, fragment_count: u32, total_size: u32 },
     /// 0x05
@@ -70,7 +69,7 @@ impl OwnedMessage {
                 app_code: app_code.map(t),
             },
             Body::DocUpdate { updates, batch_id } => {
-                OwnedBody::DocUpdate { updates: updates.iter().map(b).collect(), batch_id }
+                OwnedBody::DocUpdate { updates: UpdateList::from_decoded(frame, &updates), batch_id }
             }
             Body::FragmentHeader { batch_id, fragment_count, total_size } => {
                 OwnedBody::FragmentHeader { batch_id, fragment_count, total_size }
@@ -97,7 +96,7 @@ impl OwnedMessage {
                 app_code: app_code.as_ref().map(Utf8Bytes::as_str),
             },
             OwnedBody::DocUpdate { updates, batch_id } => {
-                Body::DocUpdate { updates: Updates::from_bytes(updates), batch_id: *batch_id }
+                Body::DocUpdate { updates: updates.as_updates(), batch_id: *batch_id }
             }
             OwnedBody::FragmentHeader { batch_id, fragment_count, total_size } => {
                 Body::FragmentHeader { batch_id: *batch_id, fragment_count: *fragment_count, total_size: *total_size }

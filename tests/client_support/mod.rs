@@ -133,7 +133,7 @@ pub fn sent_update(out: &Out) -> (RoomKey, Vec<Bytes>, BatchId) {
     let m = out.msg();
     match &m.body {
         OwnedBody::DocUpdate { updates, batch_id } => {
-            (RoomKey { crdt: m.crdt, room: m.room.clone() }, updates.clone(), *batch_id)
+            (RoomKey { crdt: m.crdt, room: m.room.clone() }, updates.to_vec(), *batch_id)
         }
         other => panic!("expected a DocUpdate, got {other:?}"),
     }
