@@ -10,6 +10,9 @@
 //! * `fanout/join_backfill_10k`: a client joins a room holding 10,000 stored 100-byte updates. Timed: the
 //!   JoinRequest, the application's accept, JoinResponseOk and draining every backfill frame.
 
+#[path = "../tests/common/splitmix.rs"]
+mod splitmix;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,16 +65,10 @@ impl TryRng for Rng {
         Ok(self.try_next_u64()? as u32)
     }
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
+        Ok(splitmix::next_u64(&mut self.0))
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for b in dst {
-            *b = self.try_next_u64()? as u8;
-        }
+        splitmix::fill(dst, || splitmix::next_u64(&mut self.0));
         Ok(())
     }
 }

@@ -1,8 +1,11 @@
 //! Property tests for %ELO: record and container round trips, version-vector round trips, the server index
 //! against a brute-force model on random histories, export/import, and hostile bytes that must never panic.
 
+#[path = "common/leb.rs"]
+mod leb;
 use bytes::Bytes;
 use chacha20::ChaCha20Rng;
+use leb::push_leb as leb;
 use loro_sansio::elo::{
     self, container_len, encode_container, Container, EloError, EloIndex, EloKey, Record, RecordHeader, RecordVersion,
     SnapshotEntry, VersionVector, MAX_KEY_ID_LEN,
@@ -130,18 +133,6 @@ proptest! {
             leb(&mut shuffled, u64::from(*c) << 1);
         }
         prop_assert_eq!(VersionVector::decode(&shuffled).unwrap(), vv);
-    }
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
     }
 }
 

@@ -4,7 +4,10 @@
 //! Frames are built by hand with the helpers below so each test shows the exact bytes it feeds the decoder, and
 //! every rejection is checked against the specific typed error, field and byte offset.
 
+#[path = "common/leb.rs"]
+mod leb;
 use bytes::Bytes;
+use leb::leb;
 use loro_sansio::wire::{
     fragment_overhead, AckStatus, BatchId, Body, CrdtType, DecodeError, EncodeError, Field, Frame, Inbound,
     JoinErrorCode, Keepalive, Message, MessageType, OwnedMessage, Permission, RoomErrorCode, Updates, MAX_FRAME_SIZE,
@@ -18,20 +21,6 @@ use golden::hex;
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-/// Canonical LEB128 of `v`.
-fn leb(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
-}
 
 /// A length prefix and the bytes.
 fn var(b: &[u8]) -> Vec<u8> {

@@ -20,6 +20,9 @@
 //! this file as it is.
 #![allow(dead_code)]
 
+#[path = "../common/splitmix.rs"]
+mod splitmix;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -59,17 +62,10 @@ impl TryRng for TestRng {
         if self.constant {
             return Ok(self.state);
         }
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
+        Ok(splitmix::next_u64(&mut self.state))
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
+        splitmix::fill(dst, || self.try_next_u64().unwrap_or_else(|e| match e {}));
         Ok(())
     }
 }

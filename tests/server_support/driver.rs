@@ -16,6 +16,9 @@
 //!
 //! Only `loro_sansio` (and its re-exports) is used, so the fuzz crate can compile this file as it is.
 
+#[path = "../common/splitmix.rs"]
+mod splitmix;
+
 use loro_sansio::bytes::Bytes;
 use loro_sansio::fragment::{Fragmenter, ReassemblyConfig};
 use loro_sansio::rand_core::TryRng;
@@ -101,17 +104,10 @@ impl TryRng for SplitMix {
         Ok(self.try_next_u64()? as u32)
     }
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
+        Ok(splitmix::next_u64(&mut self.0))
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
+        splitmix::fill(dst, || self.try_next_u64().unwrap_or_else(|e| match e {}));
         Ok(())
     }
 }
