@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use loro_sansio::wire::{Frame, Inbound, Keepalive, Message, OwnedMessage};
+use loro_sansio::wire::{Body, Frame, Inbound, Keepalive, Message, OwnedBody, OwnedMessage};
 
 fuzz_target!(|data: &[u8]| {
     let borrowed = Message::decode(data);
@@ -24,9 +24,19 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(&v[..], data);
             assert_eq!(own.as_message(), *msg);
             assert_eq!(own.encode_to_bytes().as_deref(), Ok(data));
-            // Every update of a DocUpdate is reachable through the lazy iterator.
-            if let loro_sansio::wire::Body::DocUpdate { updates, .. } = msg.body {
+            // Every update of a DocUpdate is reachable through the lazy iterator, and the owned list hands out
+            // the same updates every way it can (borrowed, as shared handles, by index, by value).
+            if let (Body::DocUpdate { updates, .. }, OwnedBody::DocUpdate { updates: list, .. }) = (msg.body, &own.body)
+            {
                 assert_eq!(updates.iter().count(), updates.len());
+                assert_eq!(list.len(), updates.len());
+                assert!(list.iter().eq(updates.iter()));
+                assert!(list.bytes().zip(updates.iter()).all(|(b, u)| b == u));
+                assert!(list.clone().into_iter().map(|b| b.to_vec()).eq(updates.iter().map(<[u8]>::to_vec)));
+                for (i, u) in updates.iter().enumerate().take(64) {
+                    assert_eq!(list.get(i).as_deref(), Some(u));
+                }
+                assert_eq!(list.get(updates.len()), None);
             }
         }
         (Err(a), Err(b)) => {
