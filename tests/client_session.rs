@@ -1037,6 +1037,9 @@ fn incoming_doc_update_is_one_event_of_zero_copy_slices() {
     for u in updates {
         assert!(range.contains(&(u.as_ptr() as usize)), "update was copied out of the frame");
     }
+    for u in updates.clone() {
+        assert!(range.contains(&(u.as_ptr() as usize)), "an update handle was copied out of the frame");
+    }
     assert_eq!(c.out(), vec![], "the client never acks a server batch that applied");
 }
 
