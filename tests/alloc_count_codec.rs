@@ -205,11 +205,18 @@ fn owned_decode_of_a_doc_update_allocates_nothing() {
         }
         // Taking an update out as its own handle does not allocate either.
         black_box(updates.get(1999));
+        black_box(updates.bytes().count());
         black_box(m.room.len());
         count
     });
     assert_eq!(count, 2000);
     assert_eq!(n, 0, "owned decode of 2000 updates allocated {n} times");
+
+    // Collecting every update's handle into a vector is one allocation, exactly sized.
+    let m = OwnedMessage::decode(&frame).expect("decodes");
+    let OwnedBody::DocUpdate { updates, .. } = &m.body else { panic!("a DocUpdate") };
+    let (n, v) = allocations(|| updates.to_vec());
+    assert_eq!((n, v.len()), (1, 2000), "to_vec allocated {n} times");
 }
 
 #[test]

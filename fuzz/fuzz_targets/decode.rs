@@ -31,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(updates.iter().count(), updates.len());
                 assert_eq!(list.len(), updates.len());
                 assert!(list.iter().eq(updates.iter()));
-                assert!(list.bytes().zip(updates.iter()).all(|(b, u)| b == u));
+                assert_eq!(list.bytes().len(), updates.len());
+                assert!(list.bytes().map(|b| b.to_vec()).eq(updates.iter().map(<[u8]>::to_vec)));
                 assert!(list.clone().into_iter().map(|b| b.to_vec()).eq(updates.iter().map(<[u8]>::to_vec)));
                 for (i, u) in updates.iter().enumerate().take(64) {
                     assert_eq!(list.get(i).as_deref(), Some(u));

@@ -362,3 +362,14 @@ impl<'a> Iterator for UpdatesIter<'a> {
 }
 
 impl ExactSizeIterator for UpdatesIter<'_> {}
+
+impl<'a> UpdatesIter<'a> {
+    /// The next update, with its shared handle when the updates are held as `Bytes`.
+    #[inline]
+    pub(crate) fn next_handle(&mut self) -> Option<(&'a [u8], Option<&'a Bytes>)> {
+        match &mut self.0 {
+            IterRepr::Shared(it) => it.next().map(|b| (&b[..], Some(b))),
+            _ => self.next().map(|u| (u, None)),
+        }
+    }
+}

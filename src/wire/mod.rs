@@ -36,4 +36,4 @@ pub(crate) use text::bytes_of;
 pub use text::Utf8Bytes;
 pub use types::{AckStatus, BatchId, CrdtType, JoinErrorCode, Permission, RoomErrorCode};
 pub(crate) use update_list::WirePlace;
-pub use update_list::{IntoIter as UpdateListIntoIter, UpdateList};
+pub use update_list::{Handles as UpdateHandles, IntoIter as UpdateListIntoIter, UpdateList};

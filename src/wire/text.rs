@@ -34,7 +34,7 @@ impl Default for Utf8Bytes {
 
 impl Utf8Bytes {
     /// Strings up to this many bytes are stored inline (copying them is cheaper than counting a shared reference).
-    pub const INLINE_CAPACITY: usize = 22;
+    pub const INLINE_CAPACITY: usize = 23;
 
     /// A string from a `'static` literal (no allocation, no copy).
     pub const fn from_static(s: &'static str) -> Self {
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn every_constructor_agrees_on_the_string() {
-        for s in ["", "r", "exactly-22-bytes-long!", "exactly-23-bytes-long!!", "ünïcödé room ✓ with more text"] {
+        for s in ["", "r", "exactly-23-bytes-long!!", "exactly-24-bytes-long!!!", "ünïcödé room ✓ with more text"] {
             let all = [
                 Utf8Bytes::from(s),
                 Utf8Bytes::from(s.to_string()),

@@ -1,43 +1,55 @@
 //! [`UpdateList`]: the owned updates of one received batch, held without copying and without allocating.
 //!
-//! A received DocUpdate's updates are a validated region of the frame. Keeping that region (one `Bytes` handle)
-//! and its count is enough to hand out every update later, so receiving a batch needs no `Vec` at all; each
+//! A received DocUpdate's updates are a validated region of the frame. Keeping the frame's handle, the region's
+//! place and its count is enough to hand out every update later, so receiving a batch needs no `Vec` at all; each
 //! update becomes its own `Bytes` only when the application asks for it.
 
 use alloc::vec::{self, Vec};
 use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::iter::FusedIterator;
 
 use bytes::Bytes;
 
 use super::message::{Updates, UpdatesIter};
 use super::reader::take_var_bytes;
-use super::text::bytes_of;
+use super::text::{bytes_of, sub_range};
 
 /// Where a decoded DocUpdate's update region sits in its frame: found while the view borrows the frame, used
 /// once the frame's handle can be taken over.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WirePlace {
-    count: usize,
-    start: usize,
-    end: usize,
+    count: u32,
+    start: u32,
+    len: u32,
 }
 
 impl WirePlace {
-    /// The place of `updates` in `frame`, when they are a region decoded from it.
+    /// The place of `updates` in `frame`, when they are a region decoded from it (a decoded frame is at most
+    /// `MAX_FRAME_SIZE` bytes, so every offset fits a `u32`).
     pub(crate) fn locate(frame: &[u8], updates: &Updates<'_>) -> Option<Self> {
         let (count, region) = updates.wire_region()?;
-        let (start, end) = super::text::sub_range(frame, region)?;
-        Some(WirePlace { count, start, end })
+        let (start, end) = sub_range(frame, region)?;
+        Some(WirePlace {
+            count: u32::try_from(count).ok()?,
+            start: u32::try_from(start).ok()?,
+            len: u32::try_from(end - start).ok()?,
+        })
     }
 }
 
 /// The updates of one batch, in order, sharing the received frame's buffer.
 ///
-/// Built by the sessions from a decoded DocUpdate (no allocation: the frame's update region is kept as it is) or
-/// from a reassembled fragment batch (one update), and by applications from a `Vec<Bytes>` or a single `Bytes`.
-/// Read it as borrowed slices ([`iter`](Self::iter), [`get`](Self::get)), as shared `Bytes` handles
-/// ([`bytes`](Self::bytes), `into_iter`), or as a borrowed [`Updates`] to re-encode ([`as_updates`](Self::as_updates)).
-/// Equality compares the updates, not how they are held.
+/// Built by the sessions from a decoded DocUpdate (the frame's update region is kept as it is: no allocation of
+/// its own, no copy) or from a reassembled fragment batch (one update), and by applications from a `Vec<Bytes>` or
+/// a single `Bytes`. Read it as borrowed slices ([`iter`](Self::iter)), as shared `Bytes` handles
+/// ([`bytes`](Self::bytes), [`get`](Self::get), `into_iter`), or as a borrowed [`Updates`] to re-encode
+/// ([`as_updates`](Self::as_updates)). Equality and hashing compare the updates, not how they are held.
+///
+/// Like any `Bytes` slice of a frame, the list and every handle taken from it keep the whole received frame alive;
+/// copy an update (`Bytes::copy_from_slice`) to keep it longer than the frame should live. A `Bytes` built from a
+/// `Vec` that was never shared allocates its shared header once, at its first extra handle (that is the `bytes`
+/// crate's representation, not this type's).
 #[derive(Clone, Default)]
 pub struct UpdateList(ListRepr);
 
@@ -46,10 +58,10 @@ enum ListRepr {
     /// No updates.
     #[default]
     Empty,
-    /// `count` var_bytes back to back, already validated by the decoder: `region[start..start + len]`. (The
-    /// handle is the whole frame: shortening a `Bytes` made from a `Vec` would convert it to a shared buffer,
-    /// which costs an allocation or two atomic operations, for nothing.)
-    Wire { count: usize, start: usize, len: usize, region: Bytes },
+    /// `count` var_bytes back to back, already validated by the decoder: `frame[start..start + len]`. (The handle
+    /// is the whole frame: shortening a `Bytes` made from a `Vec` would convert it to a shared buffer, which costs
+    /// an allocation or two atomic operations, for nothing.)
+    Wire { count: u32, start: u32, len: u32, frame: Bytes },
     /// Exactly one update.
     One(Bytes),
     /// Updates held one by one.
@@ -67,9 +79,9 @@ impl UpdateList {
         UpdateList(ListRepr::One(update))
     }
 
-    /// Keeps a decoded DocUpdate's update region: `updates` must be a view decoded from `frame`. Allocates
-    /// nothing and copies nothing when it is (the view's region is a slice of `frame`); otherwise the updates are
-    /// copied one by one.
+    /// Keeps a decoded DocUpdate's updates: `updates` should be a view decoded from `frame`. Then nothing is
+    /// copied and the list makes no allocation of its own (it takes one more handle of `frame`); otherwise the
+    /// updates are copied one by one.
     pub fn from_decoded(frame: &Bytes, updates: &Updates<'_>) -> Self {
         match WirePlace::locate(frame, updates) {
             Some(place) => Self::from_place(frame.clone(), place),
@@ -80,11 +92,11 @@ impl UpdateList {
     /// The updates at `place` in `frame`, taking over `frame`'s handle (no reference-count update).
     #[inline]
     pub(crate) fn from_place(frame: Bytes, place: WirePlace) -> Self {
-        let WirePlace { count, start, end } = place;
-        UpdateList(ListRepr::Wire { count, start, len: end - start, region: frame })
+        let WirePlace { count, start, len } = place;
+        UpdateList(ListRepr::Wire { count, start, len, frame })
     }
 
-    /// As [`from_decoded`](Self::from_decoded) for a view that may not come from a frame: it is copied.
+    /// A list holding copies of `updates` (for a view that is not a region of a frame).
     pub(crate) fn copied(updates: &Updates<'_>) -> Self {
         match updates.len() {
             0 => Self::new(),
@@ -98,7 +110,7 @@ impl UpdateList {
     pub fn len(&self) -> usize {
         match &self.0 {
             ListRepr::Empty => 0,
-            ListRepr::Wire { count, .. } => *count,
+            ListRepr::Wire { count, .. } => *count as usize,
             ListRepr::One(_) => 1,
             ListRepr::Many(v) => v.len(),
         }
@@ -115,10 +127,11 @@ impl UpdateList {
     pub fn as_updates(&self) -> Updates<'_> {
         match &self.0 {
             ListRepr::Empty => Updates::EMPTY,
-            ListRepr::Wire { count, start, len, region } => {
-                Updates::wire(*count as u32, region.get(*start..*start + *len).unwrap_or_default())
+            ListRepr::Wire { count, start, len, frame } => {
+                let (start, len) = (*start as usize, *len as usize);
+                Updates::wire(*count, frame.get(start..start + len).unwrap_or_default())
             }
-            ListRepr::One(u) => Updates::one(u),
+            ListRepr::One(u) => Updates::from_bytes(core::slice::from_ref(u)),
             ListRepr::Many(v) => Updates::from_bytes(v),
         }
     }
@@ -129,33 +142,26 @@ impl UpdateList {
         self.as_updates().iter()
     }
 
-    /// The update at `index`, as a shared handle (zero-copy).
-    #[inline]
+    /// The update at `index`, as a shared handle (zero-copy). Finding it in a list read from a frame walks the
+    /// length prefixes before it (O(`index`), no handle made for the updates skipped); use [`iter`](Self::iter) or
+    /// [`bytes`](Self::bytes) to visit every update.
     pub fn get(&self, index: usize) -> Option<Bytes> {
         match &self.0 {
-            ListRepr::One(u) if index == 0 => Some(u.clone()),
+            ListRepr::Empty => None,
+            ListRepr::Wire { frame, .. } => self.iter().nth(index).map(|u| bytes_of(frame, u)),
+            ListRepr::One(u) => (index == 0).then(|| u.clone()),
             ListRepr::Many(v) => v.get(index).cloned(),
-            _ => self.bytes().nth(index),
         }
     }
 
     /// Iterates the updates as shared `Bytes` handles (zero-copy; one reference-count increment each).
     #[inline]
-    pub fn bytes(&self) -> impl Iterator<Item = Bytes> + '_ {
-        let buf = match &self.0 {
-            ListRepr::Wire { region, .. } => Some(region),
-            _ => None,
+    pub fn bytes(&self) -> Handles<'_> {
+        let frame = match &self.0 {
+            ListRepr::Wire { frame, .. } => frame,
+            _ => &EMPTY_FRAME,
         };
-        let mut many = match &self.0 {
-            ListRepr::One(u) => core::slice::from_ref(u).iter(),
-            ListRepr::Many(v) => v.iter(),
-            _ => [].iter(),
-        };
-        let mut wire = buf.map(|_| self.iter());
-        core::iter::from_fn(move || match (&mut wire, buf) {
-            (Some(it), Some(buf)) => it.next().map(|u| bytes_of(buf, u)),
-            _ => many.next().cloned(),
-        })
+        Handles { frame, inner: self.iter() }
     }
 
     /// Sum of the update lengths.
@@ -163,9 +169,11 @@ impl UpdateList {
         self.as_updates().payload_len()
     }
 
-    /// The updates as a vector of shared handles (one allocation; the payloads are not copied).
+    /// The updates as a vector of shared handles (one allocation, exactly sized; the payloads are not copied).
     pub fn to_vec(&self) -> Vec<Bytes> {
-        self.bytes().collect()
+        let mut v = Vec::with_capacity(self.len());
+        v.extend(self.bytes());
+        v
     }
 
     /// As [`to_vec`](Self::to_vec), reusing the vector this list already holds, if any.
@@ -178,6 +186,43 @@ impl UpdateList {
     }
 }
 
+/// The frame of a list that holds its updates one by one (`Handles` then slices nothing out of it).
+static EMPTY_FRAME: Bytes = Bytes::from_static(&[]);
+
+/// Iterator over the updates of an [`UpdateList`] as shared `Bytes` handles; see [`UpdateList::bytes`].
+#[derive(Clone)]
+pub struct Handles<'a> {
+    /// The frame the updates of a list read from a frame are sliced from.
+    frame: &'a Bytes,
+    inner: UpdatesIter<'a>,
+}
+
+impl Iterator for Handles<'_> {
+    type Item = Bytes;
+
+    #[inline]
+    fn next(&mut self) -> Option<Bytes> {
+        // Updates held one by one are `Bytes` already: `bytes_of` finds each is no slice of the (empty) frame and
+        // would copy it, so they are cloned from the view's handles instead.
+        self.inner.next_handle().map(|(u, handle)| handle.cloned().unwrap_or_else(|| bytes_of(self.frame, u)))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Handles<'_> {}
+
+impl FusedIterator for Handles<'_> {}
+
+impl fmt::Debug for Handles<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handles").field("left", &self.inner.len()).finish()
+    }
+}
+
 impl From<Vec<Bytes>> for UpdateList {
     fn from(updates: Vec<Bytes>) -> Self {
         UpdateList(ListRepr::Many(updates))
@@ -187,6 +232,12 @@ impl From<Vec<Bytes>> for UpdateList {
 impl From<Bytes> for UpdateList {
     fn from(update: Bytes) -> Self {
         Self::one(update)
+    }
+}
+
+impl From<UpdateList> for Vec<Bytes> {
+    fn from(list: UpdateList) -> Self {
+        list.into_vec()
     }
 }
 
@@ -216,6 +267,22 @@ impl PartialEq<Vec<Bytes>> for UpdateList {
     }
 }
 
+impl PartialEq<UpdateList> for Vec<Bytes> {
+    fn eq(&self, other: &UpdateList) -> bool {
+        *other == self[..]
+    }
+}
+
+impl Hash for UpdateList {
+    /// Hashes the updates (as a `[&[u8]]` of the same updates would), whatever the representation.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for u in self.iter() {
+            u.hash(state);
+        }
+    }
+}
+
 impl fmt::Debug for UpdateList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.as_updates(), f)
@@ -238,7 +305,9 @@ impl IntoIterator for UpdateList {
     fn into_iter(self) -> IntoIter {
         IntoIter(match self.0 {
             ListRepr::Empty => IntoIterRepr::Many(Vec::new().into_iter()),
-            ListRepr::Wire { count, start, region, .. } => IntoIterRepr::Wire { left: count, pos: start, region },
+            ListRepr::Wire { count, start, frame, .. } => {
+                IntoIterRepr::Wire { left: count as usize, pos: start as usize, frame }
+            }
             ListRepr::One(u) => IntoIterRepr::One(Some(u)),
             ListRepr::Many(v) => IntoIterRepr::Many(v.into_iter()),
         })
@@ -249,7 +318,12 @@ impl IntoIterator for UpdateList {
 pub struct IntoIter(IntoIterRepr);
 
 enum IntoIterRepr {
-    Wire { left: usize, pos: usize, region: Bytes },
+    /// `left` validated var_bytes remain at `frame[pos..]`.
+    Wire {
+        left: usize,
+        pos: usize,
+        frame: Bytes,
+    },
     One(Option<Bytes>),
     Many(vec::IntoIter<Bytes>),
 }
@@ -260,21 +334,21 @@ impl Iterator for IntoIter {
     #[inline]
     fn next(&mut self) -> Option<Bytes> {
         match &mut self.0 {
-            IntoIterRepr::Wire { left, pos, region } => {
+            IntoIterRepr::Wire { left, pos, frame } => {
                 if *left == 0 {
                     return None;
                 }
                 *left -= 1;
-                let rest = region.get(*pos..).unwrap_or_default();
+                let rest = frame.get(*pos..).unwrap_or_default();
                 // The region was validated by the decoder; a failure here cannot happen and ends the iteration.
                 let Some((u, after)) = take_var_bytes(rest) else {
                     *left = 0;
                     return None;
                 };
-                let end = region.len() - after.len();
+                let end = frame.len() - after.len();
                 let start = end - u.len();
                 *pos = end;
-                Some(region.slice(start..end))
+                Some(frame.slice(start..end))
             }
             IntoIterRepr::One(u) => u.take(),
             IntoIterRepr::Many(it) => it.next(),
@@ -292,6 +366,14 @@ impl Iterator for IntoIter {
 }
 
 impl ExactSizeIterator for IntoIter {}
+
+impl FusedIterator for IntoIter {}
+
+impl fmt::Debug for IntoIter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").field("left", &self.len()).finish()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -355,6 +437,53 @@ mod tests {
         let one = UpdateList::from_decoded(&Bytes::new(), &Updates::one(b"solo"));
         assert_eq!(one, vec![Bytes::from_static(b"solo")]);
         assert!(UpdateList::from_decoded(&Bytes::new(), &Updates::EMPTY).is_empty());
+    }
+
+    #[test]
+    fn handles_of_updates_held_one_by_one_are_shared_not_copied() {
+        let a = Bytes::from(alloc::vec![1u8; 40]);
+        let b = Bytes::from(alloc::vec![2u8; 50]);
+        let many = UpdateList::from(vec![a.clone(), b.clone()]);
+        let got: Vec<Bytes> = many.bytes().collect();
+        assert_eq!(got[0].as_ptr(), a.as_ptr());
+        assert_eq!(got[1].as_ptr(), b.as_ptr());
+        assert_eq!(many.get(1).map(|h| h.as_ptr()), Some(b.as_ptr()));
+        let one = UpdateList::one(a.clone());
+        assert_eq!(one.bytes().next().map(|h| h.as_ptr()), Some(a.as_ptr()));
+        assert_eq!(one.get(1), None);
+        assert_eq!(UpdateList::new().get(0), None);
+    }
+
+    #[test]
+    fn iterators_report_their_exact_length() {
+        let f = frame(&[b"a", b"", b"ccc"]);
+        let list = decoded(&f);
+        let mut h = list.bytes();
+        assert_eq!(h.len(), 3);
+        h.next();
+        assert_eq!(h.len(), 2);
+        let mut it = list.clone().into_iter();
+        assert_eq!(it.len(), 3);
+        assert_eq!(it.nth(2).as_deref(), Some(&b"ccc"[..]));
+        assert_eq!((it.next(), it.next()), (None, None));
+        assert_eq!(list.to_vec().capacity(), 3);
+    }
+
+    #[test]
+    fn equal_lists_hash_alike_whatever_holds_them() {
+        use core::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let f = frame(&[b"a", b"bc"]);
+        let wire = decoded(&f);
+        let many = UpdateList::from(vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert_eq!(hasher.hash_one(&wire), hasher.hash_one(&many));
+        let f1 = frame(&[b"solo"]);
+        assert_eq!(hasher.hash_one(decoded(&f1)), hasher.hash_one(UpdateList::one(Bytes::from_static(b"solo"))));
+    }
+
+    #[test]
+    fn a_list_is_small() {
+        assert!(core::mem::size_of::<UpdateList>() <= 48, "{}", core::mem::size_of::<UpdateList>());
     }
 
     #[test]
