@@ -236,7 +236,8 @@ mod tests {
 
     #[test]
     fn every_constructor_agrees_on_the_string() {
-        for s in ["", "r", "exactly-23-bytes-long!!", "exactly-24-bytes-long!!!", "ünïcödé room ✓ with more text"] {
+        for s in ["", "r", "exactly-23-bytes-long!!", "exactly-24-bytes-long!!!", "ünïcödé room ✓ with more text"]
+        {
             let all = [
                 Utf8Bytes::from(s),
                 Utf8Bytes::from(s.to_string()),
