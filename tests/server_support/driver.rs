@@ -200,16 +200,6 @@ pub fn small_config(flags: u8) -> ServerConfig {
     c
 }
 
-const CRDTS: [CrdtType; 7] = [
-    CrdtType::Loro,
-    CrdtType::LoroEphemeral,
-    CrdtType::LoroEphemeralPersisted,
-    CrdtType::Yjs,
-    CrdtType::YjsAwareness,
-    CrdtType::Elo,
-    CrdtType::Flock,
-];
-
 const LONG_ROOM: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
                          0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -296,7 +286,7 @@ impl Driver {
     }
 
     fn room(input: &mut Input<'_>) -> RoomKey {
-        let crdt = CRDTS[input.below(CRDTS.len())];
+        let crdt = CrdtType::ALL[input.below(CrdtType::ALL.len())];
         RoomKey::new(crdt, ROOMS[input.below(ROOMS.len())])
     }
 
